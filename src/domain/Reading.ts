@@ -1,0 +1,76 @@
+import { Either, Schema } from "effect"
+import { InvalidReading } from "./errors.ts"
+import { MetricName } from "./MetricName.ts"
+import { SensorId } from "./SensorId.ts"
+import { defaultTimestampRange, EpochMicros, type TimestampRange, toEpochMicros } from "./Timestamp.ts"
+
+/**
+ * One reading of one sensor at one instant, after decoding. `metrics` maps each metric name to
+ * its value; a `null` in the message means "no value" and leaves the metric out.
+ */
+export const Reading = Schema.Struct({
+  time: EpochMicros,
+  sensorId: SensorId,
+  metrics: Schema.Record({ key: MetricName, value: Schema.Number })
+})
+export type Reading = typeof Reading.Type
+
+const sensorIdIs = Schema.is(SensorId)
+const metricNameIs = Schema.is(MetricName)
+
+const describe = (value: unknown): string => {
+  if (value === undefined) return "undefined"
+  const text = JSON.stringify(value)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+/**
+ * Decodes one element of a `logger.sensor.ts` message. Every field other than `ts` and
+ * `sensor_id` must be a finite number or `null`; anything else makes the whole reading invalid,
+ * and the error names the field and its value.
+ */
+export const decodeReading = (
+  input: unknown,
+  range: TimestampRange = defaultTimestampRange
+): Either.Either<Reading, InvalidReading> => {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return Either.left(new InvalidReading({ field: "", value: describe(input), reason: "expected a JSON object" }))
+  }
+  const record = input as Record<string, unknown>
+  const time = toEpochMicros(record.ts, range)
+  if (Either.isLeft(time)) {
+    return Either.left(new InvalidReading({ field: "ts", value: describe(record.ts), reason: time.left }))
+  }
+  const sensorId = record.sensor_id
+  if (!sensorIdIs(sensorId)) {
+    return Either.left(
+      new InvalidReading({
+        field: "sensor_id",
+        value: describe(sensorId),
+        reason: "expected a non-negative integer"
+      })
+    )
+  }
+  const metrics: Record<MetricName, number> = {}
+  for (const key in record) {
+    if (key === "ts" || key === "sensor_id") continue
+    const value = record[key]
+    if (value === null) continue
+    if (!metricNameIs(key)) {
+      return Either.left(
+        new InvalidReading({
+          field: key,
+          value: describe(value),
+          reason: "invalid metric name: use letters, digits, '_', '.' or '-', starting with a letter or '_', at most 63 characters"
+        })
+      )
+    }
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      return Either.left(
+        new InvalidReading({ field: key, value: describe(value), reason: "expected a finite number or null" })
+      )
+    }
+    metrics[key] = value
+  }
+  return Either.right({ time: time.right, sensorId, metrics })
+}

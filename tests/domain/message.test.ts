@@ -1,0 +1,79 @@
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import { decodeReadingMessage, decodeSensorMessage } from "../../src/domain/Message.ts"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+describe("decodeReadingMessage", () => {
+  it("decodes the original example", () => {
+    const result = decodeReadingMessage(bytes(`[{"ts": 1646409307, "sensor_id": 1, "temperature":30, "cpu":20}]`))
+    expect(result).toEqual(
+      Either.right({
+        readings: [{ time: 1646409307000000, sensorId: 1, metrics: { temperature: 30, cpu: 20 } }],
+        rejected: []
+      })
+    )
+  })
+
+  it("accepts a single reading object", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 2, "co2": 415.5}`)))
+    expect(result.readings).toEqual([{ time: 1646409307000000, sensorId: 2, metrics: { co2: 415.5 } }])
+  })
+
+  it("keeps the valid readings beside an invalid one", () => {
+    const result = Either.getOrThrow(
+      decodeReadingMessage(bytes(`[{"ts": 1646409307, "sensor_id": 1, "cpu": 1}, {"ts": 1646409308, "sensor_id": -4, "cpu": 2}]`))
+    )
+    expect(result.readings).toHaveLength(1)
+    expect(result.rejected).toHaveLength(1)
+    expect(result.rejected[0]?.index).toBe(1)
+    expect(result.rejected[0]?.error.message).toBe(
+      `invalid reading: field "sensor_id" = -4: expected a non-negative integer`
+    )
+  })
+
+  it("leaves out a metric whose value is null", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "cpu": null, "temperature": 3}`)))
+    expect(result.readings[0]?.metrics).toEqual({ temperature: 3 })
+  })
+
+  it("rejects a string metric and names it", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "cpu": "21.5"}`)))
+    expect(result.rejected[0]?.error.field).toBe("cpu")
+    expect(result.rejected[0]?.error.value).toBe(`"21.5"`)
+  })
+
+  it("rejects 1e999, which JSON parses to Infinity", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "cpu": 1e999}`)))
+    expect(result.readings).toHaveLength(0)
+    expect(result.rejected[0]?.error.reason).toBe("expected a finite number or null")
+  })
+
+  it.each([
+    ["nan", "not valid JSON"],
+    ["", "no value"],
+    ["42", "expected a JSON array of readings or one reading object"]
+  ])("fails the whole record %j", (text, reason) => {
+    const result = decodeReadingMessage(text === "" ? null : bytes(text))
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) expect(result.left.reason).toContain(reason)
+  })
+
+  it("fails invalid UTF-8", () => {
+    const result = decodeReadingMessage(new Uint8Array([0x5b, 0xff, 0x5d]))
+    expect(Either.isLeft(result) && result.left.reason).toBe("the value is not valid UTF-8")
+  })
+})
+
+describe("decodeSensorMessage", () => {
+  it("decodes a sensor and defaults missing labels to empty", () => {
+    const sensor = Either.getOrThrow(decodeSensorMessage(bytes(`{"id": 7, "type": "thermo"}`)))
+    expect({ ...sensor }).toEqual({ id: 7, type: "thermo", location: "" })
+  })
+
+  it("rejects a location longer than 50 characters and names the field", () => {
+    const result = decodeSensorMessage(bytes(JSON.stringify({ id: 7, location: "x".repeat(51) })))
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) expect(result.left.reason).toContain("location")
+  })
+})
