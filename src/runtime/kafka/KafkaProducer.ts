@@ -1,0 +1,41 @@
+import { Context, Effect, Layer } from "effect"
+import type { Message, RecordMetadata } from "kafkajs"
+import { KafkaClient } from "./KafkaClient.ts"
+import { KafkaError } from "./KafkaError.ts"
+
+/** A connected, idempotent kafkajs producer (acks from all in-sync replicas). */
+export class KafkaProducer extends Context.Tag("sensor-logger/KafkaProducer")<
+  KafkaProducer,
+  {
+    /** Sends `messages` to `topic` and waits for the broker's acknowledgement. */
+    readonly send: (
+      topic: string,
+      messages: ReadonlyArray<Message>
+    ) => Effect.Effect<ReadonlyArray<RecordMetadata>, KafkaError>
+  }
+>() {
+  static readonly layer: Layer.Layer<KafkaProducer, KafkaError, KafkaClient> = Layer.scoped(
+    KafkaProducer,
+    Effect.gen(function*() {
+      const { kafka } = yield* KafkaClient
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: true })
+      yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => producer.connect(),
+          catch: (cause) => new KafkaError({ operation: "producer connect", cause })
+        }),
+        () =>
+          Effect.promise(() => producer.disconnect()).pipe(
+            Effect.timeout("10 seconds"),
+            Effect.catchAllCause((cause) => Effect.logWarning("Kafka producer did not disconnect cleanly", cause))
+          )
+      )
+      const send = (topic: string, messages: ReadonlyArray<Message>) =>
+        Effect.tryPromise({
+          try: () => producer.send({ topic, messages: [...messages], acks: -1 }),
+          catch: (cause) => new KafkaError({ operation: `send to ${topic}`, cause })
+        }).pipe(Effect.withSpan("KafkaProducer.send", { attributes: { topic, messages: messages.length } }))
+      return { send }
+    })
+  )
+}
