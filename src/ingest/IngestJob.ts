@@ -1,0 +1,133 @@
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
+import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
+import { type PartitionBatch, processPartitionBatches } from "../runtime/kafka/PartitionBatches.ts"
+import { toDeadLetterRecord } from "./DeadLetter.ts"
+import { chunkByRows, decodeBatch } from "./DecodedBatch.ts"
+import type { IngestConfig } from "./IngestConfig.ts"
+import { IngestStats } from "./IngestStats.ts"
+import { runMigrations } from "./Migrations.ts"
+import { SensorDataWriter } from "./SensorDataWriter.ts"
+
+/**
+ * Retries of a failed write or dead-letter send: exponential from 200 ms, jittered, capped at
+ * 30 s a wait, with no limit on attempts. Nothing is committed meanwhile, so a database outage
+ * delays readings but loses none; the batch heartbeats between attempts to keep its partitions.
+ */
+const retrySchedule = Schedule.exponential("200 millis").pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(30)))
+)
+
+const withRetries = <A, E extends { readonly message: string }, R>(
+  batch: PartitionBatch,
+  step: string,
+  effect: Effect.Effect<A, E, R>
+) =>
+  effect.pipe(
+    Effect.tapError((error) =>
+      Effect.logWarning(`${step} failed, retrying`).pipe(
+        Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, error: error.message }),
+        Effect.zipRight(Effect.ignore(batch.heartbeat))
+      )
+    ),
+    Effect.retry(retrySchedule)
+  )
+
+const makeBatchHandler = (config: IngestConfig) =>
+  Effect.gen(function*() {
+    const writer = yield* SensorDataWriter
+    const producer = yield* KafkaProducer
+    const stats = yield* IngestStats
+    const topics = { readings: config.readingsTopic, sensors: config.sensorsTopic }
+
+    return (batch: PartitionBatch) =>
+      Effect.gen(function*() {
+        const decoded = decodeBatch(batch, topics, config.timestampRange)
+        let rows = 0
+        const chunks = chunkByRows(decoded.readings, config.maxRows)
+        if (chunks.length === 0 && decoded.sensors.length > 0) chunks.push([])
+        for (const [index, chunk] of chunks.entries()) {
+          const sensors = index === 0 ? decoded.sensors : []
+          rows += yield* withRetries(batch, "Write", writer.write(chunk, sensors))
+        }
+        if (decoded.deadLetters.length > 0) {
+          const deadLetterTopic = `${batch.topic}${config.deadLetterSuffix}`
+          yield* withRetries(
+            batch,
+            "Dead-letter send",
+            producer.send(deadLetterTopic, decoded.deadLetters.map(toDeadLetterRecord))
+          )
+          for (const letter of decoded.deadLetters) {
+            yield* Effect.logWarning("Record sent to the dead-letter topic").pipe(
+              Effect.annotateLogs({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: letter.message.offset,
+                deadLetterTopic,
+                error: letter.errorTag,
+                reason: letter.reason
+              })
+            )
+          }
+        }
+        if (batch.isStale()) {
+          yield* Effect.logInfo("Partition was reassigned during the batch; its new owner resumes from the last commit").pipe(
+            Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, lastOffset: batch.lastOffset })
+          )
+          return
+        }
+        yield* withRetries(batch, "Commit", batch.commit)
+        yield* stats.record({
+          records: batch.messages.length,
+          readings: decoded.readings.length,
+          rows,
+          sensors: decoded.sensors.length,
+          deadLetters: decoded.deadLetters.length
+        })
+        yield* Effect.annotateCurrentSpan({ readings: decoded.readings.length, rows, deadLetters: decoded.deadLetters.length })
+      }).pipe(
+        Effect.withSpan("IngestJob.batch", {
+          attributes: {
+            "messaging.destination.name": batch.topic,
+            "messaging.destination.partition.id": batch.partition,
+            "messaging.batch.message_count": batch.messages.length,
+            "messaging.kafka.offset.last": batch.lastOffset
+          }
+        })
+      )
+  })
+
+/**
+ * The write side as a scoped layer: applies migrations, creates the input and dead-letter topics
+ * when missing, then
+ * consumes readings and sensors until the scope closes. Closing it stops fetching, lets the
+ * batches in flight finish their write and commit, and leaves the consumer group.
+ */
+export const IngestJob = {
+  layer: (config: IngestConfig) =>
+    Layer.scopedDiscard(
+      Effect.gen(function*() {
+        yield* runMigrations
+        const admin = yield* KafkaAdmin
+        const topics = [config.readingsTopic, config.sensorsTopic]
+        yield* admin.ensureTopics([...topics, ...topics.map((topic) => `${topic}${config.deadLetterSuffix}`)], config.topicPartitions)
+        const handle = yield* makeBatchHandler(config)
+        yield* processPartitionBatches(
+          {
+            groupId: config.groupId,
+            topics: [config.readingsTopic, config.sensorsTopic],
+            concurrency: config.concurrency,
+            maxWaitMillis: config.maxWaitMillis,
+            minBytes: config.minBytes,
+            maxBytesPerPartition: config.maxBatchBytes,
+            sessionTimeoutMillis: 30_000
+          },
+          handle
+        )
+        yield* Effect.logInfo("Ingest job started").pipe(
+          Effect.annotateLogs({ groupId: config.groupId, topics: `${config.readingsTopic}, ${config.sensorsTopic}` })
+        )
+      }).pipe(Effect.annotateLogs({ service: "ingest" }))
+    )
+}

@@ -1,0 +1,33 @@
+import { Effect, Ref } from "effect"
+
+/** Running totals of the ingest job since it started. */
+export interface IngestTotals {
+  readonly records: number
+  readonly readings: number
+  readonly rows: number
+  readonly sensors: number
+  readonly deadLetters: number
+  readonly batches: number
+}
+
+const zero: IngestTotals = { records: 0, readings: 0, rows: 0, sensors: 0, deadLetters: 0, batches: 0 }
+
+/** Counters of committed batches, read by progress output and tests. */
+export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/IngestStats", {
+  effect: Effect.gen(function*() {
+    const totals = yield* Ref.make(zero)
+    return {
+      /** Adds one committed batch. */
+      record: (batch: Omit<IngestTotals, "batches">) =>
+        Ref.update(totals, (current) => ({
+          records: current.records + batch.records,
+          readings: current.readings + batch.readings,
+          rows: current.rows + batch.rows,
+          sensors: current.sensors + batch.sensors,
+          deadLetters: current.deadLetters + batch.deadLetters,
+          batches: current.batches + 1
+        })),
+      totals: Ref.get(totals)
+    } as const
+  })
+}) {}

@@ -1,0 +1,19 @@
+import * as Migrator from "@effect/sql/Migrator"
+import { Effect } from "effect"
+import createTables from "./migrations/0001_create_tables.ts"
+
+/**
+ * Applies the schema migrations that have not run yet, in id order, in one transaction; the
+ * applied ids are kept in `sensor_logger_migrations`. Concurrent starts are serialised by a table
+ * lock, so two ingest processes may start together.
+ */
+export const runMigrations = Effect.gen(function*() {
+  const applied = yield* Migrator.make({})({
+    loader: Migrator.fromRecord({ "0001_create_tables": createTables }),
+    table: "sensor_logger_migrations"
+  })
+  for (const [id, name] of applied) {
+    yield* Effect.logInfo("Applied migration").pipe(Effect.annotateLogs({ migration: `${id}_${name}` }))
+  }
+}).pipe(Effect.withSpan("Migrations.run"))
+
