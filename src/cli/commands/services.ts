@@ -1,0 +1,31 @@
+import { Command } from "@effect/cli"
+import { Layer } from "effect"
+import { Database } from "../../runtime/database/Database.ts"
+import { IngestLive, KafkaFromConfig, KafkaOrLocalBroker, QueryDatabase, QueryLive } from "../Layers.ts"
+
+/** `sensor-logger ingest`: the write side alone, consuming from `KAFKA_BROKERS` until stopped. */
+export const ingestCommand = Command.make("ingest", {}, () =>
+  Layer.launch(IngestLive.pipe(Layer.provide(Layer.merge(KafkaFromConfig, Database.layer))))
+).pipe(Command.withDescription("Consume readings and sensors from Kafka and write them into TimescaleDB"))
+
+/** `sensor-logger query`: the read side alone, serving HTTP until stopped. */
+export const queryCommand = Command.make("query", {}, () => Layer.launch(QueryLive.pipe(Layer.provide(QueryDatabase)))).pipe(
+  Command.withDescription("Serve the HTTP query API over the stored readings")
+)
+
+/**
+ * Both sides in one process, sharing one database (the embedded one is a single session) and
+ * one Kafka client (a local broker when `KAFKA_BROKERS` is not set).
+ */
+export const AllInOneLive = Layer.merge(IngestLive, QueryLive).pipe(
+  Layer.provideMerge(Layer.merge(KafkaOrLocalBroker, Database.layer))
+)
+
+/** `sensor-logger all-in-one`: ingest job and query service in one process. */
+export const allInOneCommand = Command.make("all-in-one", {}, () =>
+  Layer.launch(AllInOneLive)
+).pipe(
+  Command.withDescription(
+    "Run the ingest job and the query service in one process, with a local Kafka broker and the embedded TimescaleDB unless KAFKA_BROKERS and DATABASE_URL are set"
+  )
+)

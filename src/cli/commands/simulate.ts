@@ -1,0 +1,49 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Duration, Effect, Option } from "effect"
+import { MetricList, runSimulator } from "../../tools/simulator/Simulator.ts"
+import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
+import { KafkaForTools } from "../Layers.ts"
+
+const options = {
+  sensors: Options.integer("sensors").pipe(Options.withDefault(10), Options.withDescription("Number of sensors")),
+  rate: Options.integer("rate").pipe(
+    Options.withDefault(100),
+    Options.withDescription("Readings per second over all sensors")
+  ),
+  perMessage: Options.integer("per-message").pipe(
+    Options.withDefault(1),
+    Options.withDescription("Readings per Kafka message (the original format is an array)")
+  ),
+  metrics: Options.text("metrics").pipe(
+    Options.withSchema(MetricList),
+    Options.withDefault(["temperature", "cpu"] as unknown as typeof MetricList.Type),
+    Options.withDescription("Comma-separated metric names of each reading")
+  ),
+  count: Options.integer("count").pipe(Options.optional, Options.withDescription("Stop after this many readings")),
+  duration: Options.integer("duration").pipe(Options.optional, Options.withDescription("Stop after this many seconds")),
+  seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("Seed of the generated values")),
+  firstSensorId: Options.integer("first-sensor-id").pipe(
+    Options.withDefault(1),
+    Options.withDescription("Id of the first sensor; the others follow consecutively")
+  )
+}
+
+/** `sensor-logger simulate`: a device fleet producing the original message format to `KAFKA_BROKERS`. */
+export const simulateCommand = Command.make("simulate", options, (args) =>
+  Effect.gen(function*() {
+    const summary = yield* runSimulator({
+      sensors: args.sensors,
+      rate: args.rate,
+      readingsPerMessage: args.perMessage,
+      metrics: args.metrics,
+      count: Option.getOrUndefined(args.count),
+      duration: Option.getOrUndefined(Option.map(args.duration, Duration.seconds)),
+      seed: args.seed,
+      firstSensorId: args.firstSensorId
+    })
+    yield* Console.log(
+      `Produced ${summary.readings} readings in ${summary.messages} messages in ${summary.seconds.toFixed(1)} s`
+    )
+  }).pipe(Effect.provide(KafkaProducer.layer), Effect.provide(KafkaForTools))
+).pipe(Command.withDescription("Simulate a fleet of sensors producing readings to Kafka"))
+

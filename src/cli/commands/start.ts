@@ -1,0 +1,70 @@
+import { Command, Options } from "@effect/cli"
+import { HttpServer } from "@effect/platform"
+import { Console, Duration, Effect, Schedule } from "effect"
+import { IngestStats } from "../../ingest/IngestStats.ts"
+import { defaultMetrics, runSimulator } from "../../tools/simulator/Simulator.ts"
+import { AllInOneLive } from "./services.ts"
+
+const sensors = Options.integer("sensors").pipe(
+  Options.withDefault(10),
+  Options.withDescription("Number of simulated sensors")
+)
+const rate = Options.integer("rate").pipe(
+  Options.withDefault(50),
+  Options.withDescription("Readings per second over all simulated sensors")
+)
+
+const baseUrl = (address: HttpServer.Address) =>
+  address._tag === "TcpAddress"
+    ? `http://${address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname}:${address.port}`
+    : `unix:${address.path}`
+
+/**
+ * `sensor-logger start`: the all-in-one pipeline fed by the built-in simulator, for a first look.
+ * Prints where to query it and the ingest totals every 10 seconds; Ctrl-C stops the simulator,
+ * lets the ingest job commit what it wrote, and shuts everything down.
+ */
+export const startCommand = Command.make("start", { sensors, rate }, (options) =>
+  Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const stats = yield* IngestStats
+    const url = baseUrl(server.address)
+    yield* Console.log(
+      [
+        "",
+        "sensor-logger is running: the simulator produces to Kafka, the ingest job writes to TimescaleDB.",
+        `  readings:  curl '${url}/v1/sensor-data?page_size=5'`,
+        `  sensors:   curl '${url}/v1/sensors'`,
+        `  averages:  curl '${url}/v1/sensor-data/avg'`,
+        `  API docs:  ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
+        "Press Ctrl-C to stop.",
+        ""
+      ].join("\n")
+    )
+    yield* runSimulator({
+      sensors: options.sensors,
+      rate: options.rate,
+      readingsPerMessage: 1,
+      metrics: defaultMetrics,
+      seed: 1
+    }).pipe(
+      Effect.tapErrorCause((cause) => Effect.logError("Simulator stopped", cause)),
+      Effect.forkScoped
+    )
+    yield* stats.totals.pipe(
+      Effect.flatMap((totals) =>
+        Effect.logInfo("Ingest progress").pipe(
+          Effect.annotateLogs({
+            readings: totals.readings,
+            rows: totals.rows,
+            sensors: totals.sensors,
+            deadLetters: totals.deadLetters,
+            batches: totals.batches
+          })
+        )
+      ),
+      Effect.repeat(Schedule.spaced(Duration.seconds(10))),
+      Effect.delay(Duration.seconds(10))
+    )
+  }).pipe(Effect.scoped, Effect.provide(AllInOneLive))
+).pipe(Command.withDescription("Run the all-in-one pipeline with the built-in device simulator feeding it"))
