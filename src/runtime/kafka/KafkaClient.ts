@@ -32,13 +32,19 @@ const effectLevel: Record<number, LogLevel.LogLevel> = {
   [logLevel.DEBUG]: LogLevel.Debug
 }
 
-/** Routes kafkajs's log lines into the Effect logger, under a `kafkajs` annotation. */
+/**
+ * Routes kafkajs's log lines into the Effect logger, under a `kafkajs` annotation. kafkajs logs
+ * every error response of a request at ERROR, including retriable ones it retries itself (a
+ * coordinator still loading after a broker start); those go out at DEBUG, and the consumer's
+ * own crash events report what was not recovered.
+ */
 const makeLogCreator = (runtime: Runtime.Runtime<never>) => () => (entry: LogEntry) => {
   const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry.log
-  const level = effectLevel[entry.level] ?? LogLevel.Info
-  Runtime.runFork(runtime)(
-    Effect.logWithLevel(level, message).pipe(Effect.annotateLogs({ kafkajs: entry.namespace, ...fields }))
-  )
+  const level = entry.namespace === "Connection" && entry.level === logLevel.ERROR
+    ? LogLevel.Debug
+    : effectLevel[entry.level] ?? LogLevel.Info
+  const annotations = entry.namespace ? { kafkajs: entry.namespace, ...fields } : fields
+  Runtime.runFork(runtime)(Effect.logWithLevel(level, message).pipe(Effect.annotateLogs(annotations)))
 }
 
 /** The kafkajs client every producer, consumer and admin of the process is made from. */

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import type { Message, RecordMetadata } from "kafkajs"
+import { type Message, Partitioners, type RecordMetadata } from "kafkajs"
 import { KafkaClient } from "./KafkaClient.ts"
 import { KafkaError } from "./KafkaError.ts"
 
@@ -18,7 +18,13 @@ export class KafkaProducer extends Context.Tag("sensor-logger/KafkaProducer")<
     KafkaProducer,
     Effect.gen(function*() {
       const { kafka } = yield* KafkaClient
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: true })
+      // The default partitioner is named explicitly only to silence kafkajs's start-up notice about it.
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 5,
+        allowAutoTopicCreation: true,
+        createPartitioner: Partitioners.DefaultPartitioner
+      })
       yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => producer.connect(),

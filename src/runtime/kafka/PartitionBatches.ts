@@ -107,8 +107,11 @@ export const processPartitionBatches = <E, R>(
       allowAutoTopicCreation: false
     })
     consumer.on(consumer.events.CRASH, (event) => {
+      const log = event.payload.restart
+        ? Effect.logWarning("Kafka consumer failed and restarts", event.payload.error)
+        : Effect.logError("Kafka consumer crashed and stopped", event.payload.error)
       Runtime.runFork(runtime)(
-        Effect.logError("Kafka consumer crashed", event.payload.error).pipe(
+        log.pipe(
           Effect.annotateLogs({ groupId: event.payload.groupId, restart: event.payload.restart })
         )
       )
