@@ -12,14 +12,14 @@ export const maxPageSize = 1000
 export const maxBuckets = 10_000
 
 const Paging = {
-  page: Schema.optionalWith(Page, { default: () => 1 }),
-  page_size: Schema.optionalWith(pageSize(maxPageSize), { default: () => 100 })
+  page: Schema.optionalWith(Page, { exact: true, default: () => 1 }),
+  page_size: Schema.optionalWith(pageSize(maxPageSize), { exact: true, default: () => 100 })
 }
 
 const TimeRange = {
-  sensor_id: Schema.optional(SensorIdsParam),
-  from: Schema.optional(InstantParam.annotations({ description: "Start of the range, inclusive" })),
-  to: Schema.optional(InstantParam.annotations({ description: "End of the range, exclusive" }))
+  sensor_id: Schema.optionalWith(SensorIdsParam, { exact: true }),
+  from: Schema.optionalWith(InstantParam.annotations({ description: "Start of the range, inclusive" }), { exact: true }),
+  to: Schema.optionalWith(InstantParam.annotations({ description: "End of the range, exclusive" }), { exact: true })
 }
 
 /** A sensor as `logger.sensor.instance` described it. */
@@ -50,8 +50,11 @@ export const AverageAndLatestView = Schema.Struct({
 }).annotations({ identifier: "AverageAndLatest" })
 
 /** The aggregate functions of `GET /v1/aggregates`. */
-export const AggregateFunction = Schema.Literal("avg", "min", "max", "sum", "count", "first", "last").annotations({
-  identifier: "AggregateFunction"
+const aggregateFunctions = ["avg", "min", "max", "sum", "count", "first", "last"] as const
+export const AggregateFunction = Schema.Literal(...aggregateFunctions).annotations({
+  identifier: "AggregateFunction",
+  message: (issue) =>
+    `${JSON.stringify(issue.actual)} is not an aggregate function: expected one of ${aggregateFunctions.join(", ")}`
 })
 export type AggregateFunction = typeof AggregateFunction.Type
 
@@ -89,8 +92,8 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
     Schema.Struct({
       ...TimeRange,
       metric: MetricNamesParam,
-      fn: Schema.optionalWith(AggregateFunction, { default: () => "avg" as const }),
-      bucket: Schema.optionalWith(BucketParam, { default: () => 1800 })
+      fn: Schema.optionalWith(AggregateFunction, { exact: true, default: () => "avg" as const }),
+      bucket: Schema.optionalWith(BucketParam, { exact: true, default: () => 1800 })
     })
   )
   .addSuccess(Schema.Struct({ bucket_seconds: Schema.Number, fn: AggregateFunction, data: Schema.Array(AggregateBucketView) }))

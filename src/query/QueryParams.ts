@@ -7,7 +7,11 @@ import { EpochMicros, formatEpochMicros, parseIsoInstant } from "../domain/Times
 export const Page = Schema.NumberFromString.pipe(
   Schema.int(),
   Schema.greaterThanOrEqualTo(1),
-  Schema.annotations({ description: "Page number, starting at 1", default: 1 })
+  Schema.annotations({
+    description: "Page number, starting at 1",
+    default: 1,
+    message: (issue) => `${JSON.stringify(issue.actual)} is not a page number: expected an integer from 1`
+  })
 )
 
 /** `page_size` with an upper bound, so one request cannot ask for the whole table. */
@@ -15,7 +19,10 @@ export const pageSize = (max: number) =>
   Schema.NumberFromString.pipe(
     Schema.int(),
     Schema.between(1, max),
-    Schema.annotations({ description: `Items per page, 1 to ${max}` })
+    Schema.annotations({
+      description: `Items per page, 1 to ${max}`,
+      message: (issue) => `${JSON.stringify(issue.actual)} is not a page size: expected an integer from 1 to ${max}`
+    })
   )
 
 /**
@@ -28,12 +35,14 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
     if (/^-?\d+(\.\d+)?$/.test(text)) {
       const seconds = Number(text)
       if (Math.abs(seconds) < 1e11) return ParseResult.succeed(EpochMicros.make(Math.round(seconds * 1e6)))
-      return ParseResult.fail(new ParseResult.Type(ast, text, "Unix seconds out of range"))
+      return ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is out of range for Unix seconds`))
     }
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)
       ? ParseResult.succeed(parsed.right)
-      : ParseResult.fail(new ParseResult.Type(ast, text, `expected Unix seconds or ${parsed.left.replace(/^expected /, "")}`))
+      : ParseResult.fail(
+        new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not Unix seconds or ${parsed.left.replace(/^expected /, "")}`)
+      )
   },
   encode: (micros) => ParseResult.succeed(formatEpochMicros(micros))
 }).annotations({
