@@ -45,7 +45,7 @@ export const KafkaForTools = Layer.unwrapEffect(
 )
 
 /** The write side on top of a Kafka client and a database: migrations, topics, the consumer. */
-export const IngestLive = Layer.unwrapEffect(Effect.map(ingestConfig, IngestJob.layer)).pipe(
+export const IngestLive = Layer.unwrapEffect(Effect.map(ingestConfig, (config) => IngestJob.layer(config))).pipe(
   Layer.provideMerge(Layer.mergeAll(SensorDataWriter.Default, KafkaProducer.layer, KafkaAdmin.layer, IngestStats.Default))
 )
 

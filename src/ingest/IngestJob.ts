@@ -1,5 +1,6 @@
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
+import type { KafkaError } from "../runtime/kafka/KafkaError.ts"
 import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
 import { type PartitionBatch, processPartitionBatches } from "../runtime/kafka/PartitionBatches.ts"
 import { toDeadLetterRecord } from "./DeadLetter.ts"
@@ -99,24 +100,33 @@ const makeBatchHandler = (config: IngestConfig) =>
   })
 
 /**
- * The write side as a scoped layer: applies migrations, creates the input and dead-letter topics
- * when missing, then
- * consumes readings and sensors until the scope closes. Closing it stops fetching, lets the
- * batches in flight finish their write and commit, and leaves the consumer group.
+ * The running write side. `stopped` fails when the consumer has stopped for good, so an entry
+ * point can exit with an error and let its supervisor restart it; it never succeeds.
  */
-export const IngestJob = {
-  layer: (config: IngestConfig) =>
-    Layer.scopedDiscard(
+export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
+  IngestJob,
+  { readonly stopped: Effect.Effect<never, KafkaError> }
+>() {
+  /**
+   * The write side as a scoped layer: applies migrations, creates the input and dead-letter
+   * topics when missing, then consumes readings and sensors until the scope closes. Closing it
+   * stops fetching, lets the batches in flight finish their write and commit, and leaves the
+   * consumer group.
+   */
+  static readonly layer = (config: IngestConfig) =>
+    Layer.scoped(
+      IngestJob,
       Effect.gen(function*() {
         yield* runMigrations
         const admin = yield* KafkaAdmin
         const topics = [config.readingsTopic, config.sensorsTopic]
-        yield* admin.ensureTopics([...topics, ...topics.map((topic) => `${topic}${config.deadLetterSuffix}`)], config.topicPartitions)
+        const deadLetterTopics = topics.map((topic) => `${topic}${config.deadLetterSuffix}`)
+        yield* admin.ensureTopics([...topics, ...deadLetterTopics], config.topicPartitions)
         const handle = yield* makeBatchHandler(config)
-        yield* processPartitionBatches(
+        const stopped = yield* processPartitionBatches(
           {
             groupId: config.groupId,
-            topics: [config.readingsTopic, config.sensorsTopic],
+            topics,
             concurrency: config.concurrency,
             maxWaitMillis: config.maxWaitMillis,
             minBytes: config.minBytes,
@@ -126,8 +136,9 @@ export const IngestJob = {
           handle
         )
         yield* Effect.logInfo("Ingest job started").pipe(
-          Effect.annotateLogs({ groupId: config.groupId, topics: `${config.readingsTopic}, ${config.sensorsTopic}` })
+          Effect.annotateLogs({ groupId: config.groupId, topics: topics.join(", ") })
         )
+        return { stopped }
       }).pipe(Effect.annotateLogs({ service: "ingest" }))
     )
 }

@@ -1,11 +1,15 @@
 import { Command } from "@effect/cli"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
+import { IngestJob } from "../../ingest/IngestJob.ts"
 import { Database } from "../../runtime/database/Database.ts"
 import { IngestLive, KafkaFromConfig, KafkaOrLocalBroker, QueryDatabase, QueryLive } from "../Layers.ts"
 
+/** Runs until interrupted, or fails when the ingest job's consumer has stopped for good. */
+export const runUntilStopped = Effect.flatMap(IngestJob, (job) => job.stopped)
+
 /** `sensor-logger ingest`: the write side alone, consuming from `KAFKA_BROKERS` until stopped. */
 export const ingestCommand = Command.make("ingest", {}, () =>
-  Layer.launch(IngestLive.pipe(Layer.provide(Layer.merge(KafkaFromConfig, Database.layer))))
+  runUntilStopped.pipe(Effect.provide(IngestLive.pipe(Layer.provide(Layer.merge(KafkaFromConfig, Database.layer)))))
 ).pipe(Command.withDescription("Consume readings and sensors from Kafka and write them into TimescaleDB"))
 
 /** `sensor-logger query`: the read side alone, serving HTTP until stopped. */
@@ -22,9 +26,7 @@ export const AllInOneLive = Layer.merge(IngestLive, QueryLive).pipe(
 )
 
 /** `sensor-logger all-in-one`: ingest job and query service in one process. */
-export const allInOneCommand = Command.make("all-in-one", {}, () =>
-  Layer.launch(AllInOneLive)
-).pipe(
+export const allInOneCommand = Command.make("all-in-one", {}, () => runUntilStopped.pipe(Effect.provide(AllInOneLive))).pipe(
   Command.withDescription(
     "Run the ingest job and the query service in one process, with a local Kafka broker and the embedded TimescaleDB unless KAFKA_BROKERS and DATABASE_URL are set"
   )

@@ -3,7 +3,7 @@ import { HttpServer } from "@effect/platform"
 import { Console, Duration, Effect, Schedule } from "effect"
 import { IngestStats } from "../../ingest/IngestStats.ts"
 import { defaultMetrics, runSimulator } from "../../tools/simulator/Simulator.ts"
-import { AllInOneLive } from "./services.ts"
+import { AllInOneLive, runUntilStopped } from "./services.ts"
 
 const sensors = Options.integer("sensors").pipe(
   Options.withDefault(10),
@@ -51,7 +51,7 @@ export const startCommand = Command.make("start", { sensors, rate }, (options) =
       Effect.tapErrorCause((cause) => Effect.logError("Simulator stopped", cause)),
       Effect.forkScoped
     )
-    yield* stats.totals.pipe(
+    const progress = stats.totals.pipe(
       Effect.flatMap((totals) =>
         Effect.logInfo("Ingest progress").pipe(
           Effect.annotateLogs({
@@ -66,5 +66,6 @@ export const startCommand = Command.make("start", { sensors, rate }, (options) =
       Effect.repeat(Schedule.spaced(Duration.seconds(10))),
       Effect.delay(Duration.seconds(10))
     )
+    yield* Effect.raceFirst(progress, runUntilStopped)
   }).pipe(Effect.scoped, Effect.provide(AllInOneLive))
 ).pipe(Command.withDescription("Run the all-in-one pipeline with the built-in device simulator feeding it"))

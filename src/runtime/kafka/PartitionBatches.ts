@@ -70,18 +70,21 @@ const toPartitionBatch = (consumer: Consumer, payload: EachBatchPayload): Partit
  * `handle` fails, the batch is not acknowledged, kafkajs restarts the consumer, and the records
  * are fetched again from the last committed offset.
  *
- * The effect returns once the consumer runs. Closing the scope stops fetching, waits for the
- * batches in flight to finish (bounded by `shutdownTimeout`) and leaves the group.
+ * The effect returns once the consumer runs, with an effect that fails when the consumer has
+ * stopped for good (kafkajs gave up restarting it) and never completes otherwise. Closing the
+ * scope stops fetching, waits for the batches in flight to finish (bounded by `shutdownTimeout`)
+ * and leaves the group.
  */
 export const processPartitionBatches = <E, R>(
   options: ConsumerOptions,
   handle: (batch: PartitionBatch) => Effect.Effect<void, E, R>,
   shutdownTimeout: `${number} seconds` = "30 seconds"
-): Effect.Effect<void, KafkaError, KafkaClient | Scope.Scope | R> =>
+): Effect.Effect<Effect.Effect<never, KafkaError>, KafkaError, KafkaClient | Scope.Scope | R> =>
   Effect.gen(function*() {
     const { kafka } = yield* KafkaClient
     const runtime = yield* Effect.runtime<never>()
     const pending = yield* Queue.bounded<PendingBatch>(options.concurrency)
+    const stopped = yield* Deferred.make<never, KafkaError>()
 
     // Forked before the consumer is acquired, so the scope stops the consumer first (which waits
     // for the batches in flight) and only then interrupts this fiber.
@@ -112,7 +115,12 @@ export const processPartitionBatches = <E, R>(
         : Effect.logError("Kafka consumer crashed and stopped", event.payload.error)
       Runtime.runFork(runtime)(
         log.pipe(
-          Effect.annotateLogs({ groupId: event.payload.groupId, restart: event.payload.restart })
+          Effect.annotateLogs({ groupId: event.payload.groupId, restart: event.payload.restart }),
+          Effect.zipRight(
+            event.payload.restart
+              ? Effect.void
+              : Deferred.fail(stopped, new KafkaError({ operation: `consume as ${options.groupId}`, cause: event.payload.error }))
+          )
         )
       )
     })
@@ -162,4 +170,5 @@ export const processPartitionBatches = <E, R>(
           Effect.catchAllCause((cause) => Effect.logWarning("Kafka consumer did not stop cleanly", cause))
         )
     )
+    return Deferred.await(stopped)
   })
