@@ -311,7 +311,8 @@ describe("replayCsv against Kafka", () => {
     ))
 })
 
-const occupancyDirectory = join(import.meta.dirname, "../../../shared/data/occupancy-uci")
+const occupancyDirectory =
+  process.env.OCCUPANCY_DATA_DIR ?? join(import.meta.dirname, "../../../shared/data/occupancy-uci")
 
 describe("occupancy data set", () => {
   it.scoped("decodes every row of datatest.txt", (context) => {
