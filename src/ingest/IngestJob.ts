@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
 import type { KafkaError } from "../runtime/kafka/KafkaError.ts"
 import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
@@ -44,6 +44,7 @@ const makeBatchHandler = (config: IngestConfig) =>
 
     return (batch: PartitionBatch) =>
       Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
         const decoded = decodeBatch(batch, topics, config.timestampRange)
         let rows = 0
         const chunks = chunkByRows(decoded.readings, config.maxRows)
@@ -84,7 +85,8 @@ const makeBatchHandler = (config: IngestConfig) =>
           readings: decoded.readings.length,
           rows,
           sensors: decoded.sensors.length,
-          deadLetters: decoded.deadLetters.length
+          deadLetters: decoded.deadLetters.length,
+          busyMillis: (yield* Clock.currentTimeMillis) - started
         })
         yield* Effect.annotateCurrentSpan({ readings: decoded.readings.length, rows, deadLetters: decoded.deadLetters.length })
       }).pipe(

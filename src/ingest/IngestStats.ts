@@ -1,4 +1,4 @@
-import { Effect, Ref } from "effect"
+import { Clock, Effect, Ref } from "effect"
 
 /** Running totals of the ingest job since it started. */
 export interface IngestTotals {
@@ -8,9 +8,25 @@ export interface IngestTotals {
   readonly sensors: number
   readonly deadLetters: number
   readonly batches: number
+  /** Time spent handling the committed batches (decode, write, dead letters, commit), in milliseconds. */
+  readonly busyMillis: number
+  /** When the first batch was committed, in milliseconds since 1970; undefined before it. */
+  readonly firstCommitMillis: number | undefined
+  /** When the latest batch was committed, in milliseconds since 1970; undefined before it. */
+  readonly lastCommitMillis: number | undefined
 }
 
-const zero: IngestTotals = { records: 0, readings: 0, rows: 0, sensors: 0, deadLetters: 0, batches: 0 }
+const zero: IngestTotals = {
+  records: 0,
+  readings: 0,
+  rows: 0,
+  sensors: 0,
+  deadLetters: 0,
+  batches: 0,
+  busyMillis: 0,
+  firstCommitMillis: undefined,
+  lastCommitMillis: undefined
+}
 
 /** Counters of committed batches, read by progress output and tests. */
 export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/IngestStats", {
@@ -18,15 +34,18 @@ export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/In
     const totals = yield* Ref.make(zero)
     return {
       /** Adds one committed batch. */
-      record: (batch: Omit<IngestTotals, "batches">) =>
-        Ref.update(totals, (current) => ({
+      record: (batch: Omit<IngestTotals, "batches" | "firstCommitMillis" | "lastCommitMillis">) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(totals, (current) => ({
           records: current.records + batch.records,
           readings: current.readings + batch.readings,
           rows: current.rows + batch.rows,
           sensors: current.sensors + batch.sensors,
           deadLetters: current.deadLetters + batch.deadLetters,
-          batches: current.batches + 1
-        })),
+          batches: current.batches + 1,
+          busyMillis: current.busyMillis + batch.busyMillis,
+          firstCommitMillis: current.firstCommitMillis ?? now,
+          lastCommitMillis: now
+        }))),
       totals: Ref.get(totals)
     } as const
   })
