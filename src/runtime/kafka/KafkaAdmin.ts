@@ -20,7 +20,12 @@ export class KafkaAdmin extends Context.Tag("sensor-logger/KafkaAdmin")<
           try: () => admin.connect(),
           catch: (cause) => new KafkaError({ operation: "admin connect", cause })
         }),
-        () => Effect.promise(() => admin.disconnect()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+        () =>
+          Effect.promise(() => admin.disconnect()).pipe(
+            Effect.interruptible,
+            Effect.timeout("10 seconds"),
+            Effect.catchAllCause((cause) => Effect.logWarning("Kafka admin did not disconnect cleanly", cause))
+          )
       )
       const ensureTopics = (topics: ReadonlyArray<string>, partitions: number) =>
         Effect.tryPromise({

@@ -32,6 +32,7 @@ export class KafkaProducer extends Context.Tag("sensor-logger/KafkaProducer")<
         }),
         () =>
           Effect.promise(() => producer.disconnect()).pipe(
+            Effect.interruptible,
             Effect.timeout("10 seconds"),
             Effect.catchAllCause((cause) => Effect.logWarning("Kafka producer did not disconnect cleanly", cause))
           )

@@ -91,9 +91,11 @@ export const processPartitionBatches = <E, R>(
     yield* Stream.fromQueue(pending).pipe(
       Stream.mapEffect(
         ({ batch, done }) =>
+          // onExit also runs when the stage is interrupted at shutdown, so the waiting eachBatch
+          // call is always released (with a failure, which leaves its offsets uncommitted).
           handle(batch).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) => Deferred.done(done, Exit.mapError(exit, (error) => error as unknown)))
+            Effect.onExit((exit) => Deferred.done(done, Exit.mapError(exit, (error) => error as unknown))),
+            Effect.ignore
           ),
         { concurrency: options.concurrency, unordered: true }
       ),
@@ -164,7 +166,10 @@ export const processPartitionBatches = <E, R>(
         catch: (cause) => new KafkaError({ operation: `consume ${options.topics.join(", ")}`, cause })
       }),
       () =>
+        // Finalizers are uninterruptible, so without `interruptible` the timeout could not cut
+        // short a disconnect that waits for a batch stuck in retries.
         Effect.promise(() => consumer.disconnect()).pipe(
+          Effect.interruptible,
           Effect.timeout(shutdownTimeout),
           Effect.tap(() => Effect.logInfo("Kafka consumer left the group").pipe(Effect.annotateLogs({ groupId: options.groupId }))),
           Effect.catchAllCause((cause) => Effect.logWarning("Kafka consumer did not stop cleanly", cause))
