@@ -15,11 +15,16 @@ export const Reading = Schema.Struct({
 })
 export type Reading = typeof Reading.Type
 
+/** Most metrics one reading may carry; a reading with more is rejected rather than flooding the metric registry. */
+export const maxMetricsPerReading = 1000
+
 const sensorIdIs = Schema.is(SensorId)
 const metricNameIs = Schema.is(MetricName)
 
 const describe = (value: unknown): string => {
   if (value === undefined) return "undefined"
+  // JSON.stringify writes Infinity and NaN (1e999 parses to Infinity) as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value)
   const text = JSON.stringify(value)
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
@@ -51,9 +56,21 @@ export const decodeReading = (
       })
     )
   }
-  const metrics: Record<MetricName, number> = {}
+  // No prototype, so a field named "__proto__" is stored as a metric like any other key.
+  const metrics: Record<MetricName, number> = Object.create(null)
+  let metricCount = 0
   for (const key in record) {
     if (key === "ts" || key === "sensor_id") continue
+    metricCount++
+    if (metricCount > maxMetricsPerReading) {
+      return Either.left(
+        new InvalidReading({
+          field: "",
+          value: `${Object.keys(record).length - 2} fields`,
+          reason: `a reading may carry at most ${maxMetricsPerReading} metrics`
+        })
+      )
+    }
     const value = record[key]
     if (value === null) continue
     if (!metricNameIs(key)) {

@@ -4,7 +4,12 @@ import { SensorId } from "./SensorId.ts"
 /** Maximum length of a sensor's `type` and `location`, in characters. */
 export const maxSensorLabelLength = 50
 
-const SensorLabel = Schema.String.pipe(Schema.maxLength(maxSensorLabelLength))
+/** Counted in characters (code points), as `varchar(50)` counts them, not in UTF-16 units. */
+const SensorLabel = Schema.String.pipe(
+  Schema.filter((text) => [...text].length <= maxSensorLabelLength, {
+    message: (issue) => `expected at most ${maxSensorLabelLength} characters, got ${[...String(issue.actual)].length}`
+  })
+)
 
 /**
  * Sensor metadata as it arrives on `logger.sensor.instance`: `{"id": 1, "type": "thermo",

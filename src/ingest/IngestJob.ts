@@ -20,7 +20,16 @@ const retrySchedule = Schedule.exponential("200 millis").pipe(
   Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(30)))
 )
 
-const withRetries = <A, E extends { readonly message: string }, R>(
+/** The error's message followed by its cause's, so a `SqlError` shows what the database said. */
+const describeError = (error: { readonly message: string; readonly cause?: unknown }): string => {
+  const cause = error.cause as { message?: unknown; code?: unknown } | undefined
+  if (typeof cause?.message !== "string") return error.message
+  return typeof cause.code === "string"
+    ? `${error.message}: ${cause.message} (SQLSTATE ${cause.code})`
+    : `${error.message}: ${cause.message}`
+}
+
+const withRetries = <A, E extends { readonly message: string; readonly cause?: unknown }, R>(
   batch: PartitionBatch,
   step: string,
   effect: Effect.Effect<A, E, R>
@@ -28,7 +37,7 @@ const withRetries = <A, E extends { readonly message: string }, R>(
   effect.pipe(
     Effect.tapError((error) =>
       Effect.logWarning(`${step} failed, retrying`).pipe(
-        Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, error: error.message }),
+        Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, error: describeError(error) }),
         Effect.zipRight(Effect.ignore(batch.heartbeat))
       )
     ),

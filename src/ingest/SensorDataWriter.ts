@@ -27,7 +27,13 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
     const resolveMetricIds = Effect.fn("SensorDataWriter.resolveMetricIds")(function*(names: ReadonlyArray<string>) {
       const unknown = names.filter((name) => !metricIds.has(name))
       if (unknown.length === 0) return
-      yield* sql`insert into metrics (name) select unnest(${unknown}::text[]) on conflict (name) do nothing`
+      // Only names not yet stored reach the insert: `on conflict do nothing` alone would still
+      // draw a sequence value for every existing name.
+      yield* sql`
+        insert into metrics (name)
+        select name from unnest(${unknown}::text[]) as u(name)
+        where not exists (select 1 from metrics m where m.name = u.name)
+        on conflict (name) do nothing`
       const rows = yield* sql<{ id: number; name: string }>`
         select id, name from metrics where name = any(${unknown}::text[])`
       for (const row of rows) metricIds.set(row.name, row.id)
@@ -70,7 +76,7 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
       columns.times.length === 0 ? Effect.void : sql`
         insert into sensor_data (time, sensor_id, metric_id, value)
         select timestamptz 'epoch' + t * interval '1 microsecond', s, m, v
-        from unnest(${columns.times}::int8[], ${columns.sensorIds}::int8[], ${columns.metricIds}::int2[], ${columns.values}::float8[]) as u(t, s, m, v)
+        from unnest(${columns.times}::int8[], ${columns.sensorIds}::int8[], ${columns.metricIds}::int4[], ${columns.values}::float8[]) as u(t, s, m, v)
         on conflict (sensor_id, metric_id, time) do update set value = excluded.value`
 
     const upsertSensors = (sensors: ReadonlyArray<Sensor>): Effect.Effect<void, SqlError.SqlError> => {

@@ -1,6 +1,7 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeReadingMessage, decodeSensorMessage } from "../../src/domain/Message.ts"
+import { maxMetricsPerReading } from "../../src/domain/Reading.ts"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -47,6 +48,19 @@ describe("decodeReadingMessage", () => {
     const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "cpu": 1e999}`)))
     expect(result.readings).toHaveLength(0)
     expect(result.rejected[0]?.error.reason).toBe("expected a finite number or null")
+    expect(result.rejected[0]?.error.value).toBe("Infinity")
+  })
+
+  it("stores a field named __proto__ as a metric", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "__proto__": 5, "cpu": 6}`)))
+    expect(Object.entries(result.readings[0]!.metrics)).toEqual([["__proto__", 5], ["cpu", 6]])
+  })
+
+  it("rejects a reading with more metrics than allowed", () => {
+    const fields = Object.fromEntries(Array.from({ length: maxMetricsPerReading + 1 }, (_, index) => [`m${index}`, index]))
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(JSON.stringify({ ts: 1646409307, sensor_id: 1, ...fields }))))
+    expect(result.readings).toHaveLength(0)
+    expect(result.rejected[0]?.error.reason).toBe(`a reading may carry at most ${maxMetricsPerReading} metrics`)
   })
 
   it.each([
