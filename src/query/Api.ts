@@ -96,7 +96,16 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
       bucket: Schema.optionalWith(BucketParam, { exact: true, default: () => 1800 })
     })
   )
-  .addSuccess(Schema.Struct({ bucket_seconds: Schema.Number, fn: AggregateFunction, data: Schema.Array(AggregateBucketView) }))
+  .addSuccess(
+    Schema.Struct({
+      bucket_seconds: Schema.Number,
+      fn: AggregateFunction,
+      truncated: Schema.Boolean.annotations({
+        description: `True when the series has more than ${maxBuckets} buckets and only the first ${maxBuckets} are returned`
+      }),
+      data: Schema.Array(AggregateBucketView)
+    })
+  )
   .addError(InvalidQuery)
   .annotate(OpenApi.Summary, "Bucketed series of one aggregate over one or more metrics")
 
@@ -111,4 +120,8 @@ export class SensorsGroup extends HttpApiGroup.make("sensors")
 {}
 
 /** The query service's HTTP API; its OpenAPI document is served at `/openapi.json`. */
-export class QueryApi extends HttpApi.make("sensor-logger").add(SensorsGroup).annotate(OpenApi.Title, "sensor-logger query API") {}
+export class QueryApi extends HttpApi.make("sensor-logger")
+  .add(SensorsGroup)
+  .annotate(OpenApi.Title, "sensor-logger query API")
+  .annotate(OpenApi.Version, "0.1.0")
+{}

@@ -7,10 +7,18 @@ import { InvalidQuery, QueryUnavailable } from "./QueryErrors.ts"
 import { type ReadingFilter, SensorQueries } from "./SensorQueries.ts"
 
 /** Logs a database failure and answers 503, without the SQL text or connection details. */
-const unavailable = (error: SqlError.SqlError) =>
-  Effect.logError("Query failed", error).pipe(
-    Effect.zipRight(Effect.fail(new QueryUnavailable({ message: `the database could not answer: ${error.message}` })))
+const unavailable = (error: SqlError.SqlError) => {
+  const cause = error.cause as { message?: unknown; code?: unknown } | undefined
+  const detail = typeof cause?.message === "string" ? `${error.message}: ${cause.message}` : error.message
+  // 42P01 (undefined_table): the ingest job, which owns the schema, has never run on this database.
+  const message = cause?.code === "42P01"
+    ? "the database has no sensor-logger tables yet; run the ingest job (or all-in-one) once to create them"
+    : `the database could not answer: ${detail}`
+  return Effect.logError("Query failed").pipe(
+    Effect.annotateLogs({ error: detail, sqlState: String(cause?.code ?? "") }),
+    Effect.zipRight(Effect.fail(new QueryUnavailable({ message })))
   )
+}
 
 const checkRange = (filter: ReadingFilter) =>
   filter.from !== undefined && filter.to !== undefined && filter.from >= filter.to
@@ -89,7 +97,8 @@ export const SensorsHandlers = HttpApiBuilder.group(QueryApi, "sensors", (handle
             metrics: urlParams.metric,
             fn: urlParams.fn,
             bucketSeconds: urlParams.bucket,
-            maxBuckets
+            // One more than returned, to tell whether the series goes on past the maximum.
+            maxBuckets: maxBuckets + 1
           })
           const buckets = new Map<number, Record<string, number | null>>()
           for (const row of rows) {
@@ -100,7 +109,10 @@ export const SensorsHandlers = HttpApiBuilder.group(QueryApi, "sensors", (handle
             }
             values[row.metric] = row.value
           }
-          const data = [...buckets].map(([period, values]) => ({ period: formatEpochMicros(period), values }))
-          return { bucket_seconds: urlParams.bucket, fn: urlParams.fn, data }
+          const truncated = buckets.size > maxBuckets
+          const data = [...buckets]
+            .slice(0, maxBuckets)
+            .map(([period, values]) => ({ period: formatEpochMicros(period), values }))
+          return { bucket_seconds: urlParams.bucket, fn: urlParams.fn, truncated, data }
         }).pipe(Effect.catchTag("SqlError", unavailable)))
   }))

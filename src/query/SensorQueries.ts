@@ -33,7 +33,8 @@ export interface AggregateRow {
 }
 
 const aggregateSql: Record<AggregateFunction, string> = {
-  avg: "avg(d.value)",
+  // PostgreSQL's avg(float8) also sums the squares, which overflows for values above about 1e154.
+  avg: "sum(d.value) / count(d.value)",
   min: "min(d.value)",
   max: "max(d.value)",
   sum: "sum(d.value)",
@@ -126,11 +127,11 @@ export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logge
       const [cpu = -1] = yield* idsOf(["cpu"])
       const rows = yield* sql<{ period_us: number; avg_temp: number | null; avg_cpu: number | null; last_temp: number | null }>`
         select (extract(epoch from time_bucket(interval '30 minutes', d.time)) * 1000000)::int8 as period_us,
-               avg(d.value) filter (where d.metric_id = ${temperature}) as avg_temp,
-               avg(d.value) filter (where d.metric_id = ${cpu}) as avg_cpu,
+               sum(d.value) filter (where d.metric_id = ${temperature}) / count(d.value) filter (where d.metric_id = ${temperature}) as avg_temp,
+               sum(d.value) filter (where d.metric_id = ${cpu}) / count(d.value) filter (where d.metric_id = ${cpu}) as avg_cpu,
                last(d.value, d.time) filter (where d.metric_id = ${temperature}) as last_temp
         from sensor_data d
-        where d.metric_id = any(${[temperature, cpu]}::int2[]) and ${sql.and(readingConditions(filter))}
+        where d.metric_id = any(${[temperature, cpu]}::int4[]) and ${sql.and(readingConditions(filter))}
         group by 1
         order by 1`
       return rows.map((row): AverageRow => ({
@@ -155,7 +156,7 @@ export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logge
           select time_bucket(${options.bucketSeconds} * interval '1 second', d.time) as period,
                  d.metric_id, ${sql.literal(aggregateSql[options.fn])} as value
           from sensor_data d
-          where d.metric_id = any(${ids}::int2[]) and ${sql.and(readingConditions(options.filter))}
+          where d.metric_id = any(${ids}::int4[]) and ${sql.and(readingConditions(options.filter))}
           group by 1, 2
         ),
         kept as (select distinct period from buckets order by period limit ${options.maxBuckets})
