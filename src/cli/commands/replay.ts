@@ -86,12 +86,12 @@ export const replayCommand = Command.make("replay", { file, ...options }, (args)
       timeColumn: args.timeColumn,
       timeFormat: args.timeFormat,
       timeZone: args.timeZone,
-      sensorId: Option.getOrUndefined(args.sensorId),
-      sensorIdColumn: Option.getOrUndefined(args.sensorIdColumn),
       perMessage: args.perMessage,
       topic: args.topic,
-      rate: Option.getOrUndefined(args.rate),
-      delimiter: args.delimiter
+      delimiter: args.delimiter,
+      ...Option.match(args.sensorId, { onNone: () => ({}), onSome: (sensorId) => ({ sensorId }) }),
+      ...Option.match(args.sensorIdColumn, { onNone: () => ({}), onSome: (sensorIdColumn) => ({ sensorIdColumn }) }),
+      ...Option.match(args.rate, { onNone: () => ({}), onSome: (rate) => ({ rate }) })
     })
     yield* Console.log(formatSummary(summary))
   })

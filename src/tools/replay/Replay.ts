@@ -109,19 +109,19 @@ export const ReplayOptions = Schema.Struct({
   /** Path of the CSV file. */
   file: Schema.NonEmptyString,
   /** Columns to send and their metric names. When empty, every numeric column is sent under its own name. */
-  columns: Schema.optionalWith(Schema.Array(ColumnMappingFromString), { default: () => [] }),
+  columns: Schema.optionalWith(Schema.Array(ColumnMappingFromString), { exact: true, default: () => [] }),
   /** Name of the column that contains the timestamps. */
-  timeColumn: Schema.optionalWith(Schema.NonEmptyString, { default: () => "date" }),
+  timeColumn: Schema.optionalWith(Schema.NonEmptyString, { exact: true, default: () => "date" }),
   /** `iso`, `unix`, `unix-ms` or a strftime pattern (see `makeTimestampParser`). */
-  timeFormat: Schema.optionalWith(Schema.NonEmptyString, { default: () => "iso" }),
+  timeFormat: Schema.optionalWith(Schema.NonEmptyString, { exact: true, default: () => "iso" }),
   /** Zone of timestamps without an offset: `UTC`, a fixed offset or an IANA name. */
-  timeZone: Schema.optionalWith(Schema.NonEmptyString, { default: () => "UTC" }),
+  timeZone: Schema.optionalWith(Schema.NonEmptyString, { exact: true, default: () => "UTC" }),
   /** The sensor id of every reading of the file. */
-  sensorId: Schema.optional(SensorId),
+  sensorId: Schema.optionalWith(SensorId, { exact: true }),
   /** Name of the column that contains each row's sensor id. */
-  sensorIdColumn: Schema.optional(Schema.NonEmptyString),
+  sensorIdColumn: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
   /** Maximum readings in one Kafka message. */
-  perMessage: Schema.optionalWith(PositiveInt, { default: () => 100 }),
+  perMessage: Schema.optionalWith(PositiveInt, { exact: true, default: () => 100 }),
   /** Kafka topic of the messages. */
   topic: Schema.optionalWith(
     Schema.String.pipe(
@@ -132,11 +132,11 @@ export const ReplayOptions = Schema.Struct({
     { default: () => readingsTopic }
   ),
   /** Maximum readings sent per second; unlimited when absent. */
-  rate: Schema.optional(Schema.Number.pipe(Schema.finite(), Schema.positive())),
+  rate: Schema.optionalWith(Schema.Number.pipe(Schema.finite(), Schema.positive()), { exact: true }),
   /** Field separator of the CSV file, one character. */
-  delimiter: Schema.optionalWith(Schema.String.pipe(Schema.length(1)), { default: () => "," }),
+  delimiter: Schema.optionalWith(Schema.String.pipe(Schema.length(1)), { exact: true, default: () => "," }),
   /** Maximum Kafka messages in one `send` call, which waits for the broker's acknowledgement. */
-  messagesPerSend: Schema.optionalWith(PositiveInt, { default: () => 50 })
+  messagesPerSend: Schema.optionalWith(PositiveInt, { exact: true, default: () => 50 })
 })
 export type ReplayOptions = typeof ReplayOptions.Type
 /** The options as callers write them: column mappings as `CSV=metric` strings, defaults omitted. */

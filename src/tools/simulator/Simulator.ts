@@ -1,4 +1,4 @@
-import { Duration, Effect, Schema } from "effect"
+import { Data, Duration, Effect, Schema } from "effect"
 import type { Message } from "kafkajs"
 import { readingsTopic, sensorsTopic } from "../../domain/Message.ts"
 import { MetricName } from "../../domain/MetricName.ts"
@@ -28,6 +28,33 @@ export interface SimulatorSummary {
   readonly readings: number
   readonly messages: number
   readonly seconds: number
+}
+
+/** Simulator options that cannot produce readings; `option` names the one at fault. */
+export class InvalidSimulatorOptions extends Data.TaggedError("InvalidSimulatorOptions")<{
+  readonly option: string
+  readonly value: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `invalid simulator option ${this.option} = ${this.value}: ${this.reason}`
+  }
+}
+
+const validateOptions = (options: SimulatorOptions): Effect.Effect<void, InvalidSimulatorOptions> => {
+  const invalid = (option: string, value: unknown, reason: string) =>
+    Effect.fail(new InvalidSimulatorOptions({ option, value: String(value), reason }))
+  if (!Number.isInteger(options.sensors) || options.sensors < 1) return invalid("sensors", options.sensors, "expected an integer of at least 1")
+  if (!(options.rate > 0) || !Number.isFinite(options.rate)) return invalid("rate", options.rate, "expected readings per second above 0")
+  if (!Number.isInteger(options.readingsPerMessage) || options.readingsPerMessage < 1) {
+    return invalid("per-message", options.readingsPerMessage, "expected an integer of at least 1")
+  }
+  const reserved = options.metrics.find((metric) => metric === "ts" || metric === "sensor_id")
+  if (reserved !== undefined) return invalid("metrics", reserved, "ts and sensor_id are the reading's own fields, not metrics")
+  if (options.count !== undefined && (!Number.isInteger(options.count) || options.count < 0)) {
+    return invalid("count", options.count, "expected an integer of at least 0")
+  }
+  return Effect.void
 }
 
 /** The original example's metrics. */
@@ -65,6 +92,7 @@ const round2 = (value: number) => Math.round(value * 100) / 100
  * of one sensor, keyed by its id so its readings keep their order within a partition.
  */
 export const runSimulator = Effect.fn("Simulator.run")(function*(options: SimulatorOptions) {
+  yield* validateOptions(options)
   const producer = yield* KafkaProducer
   const random = makeRandom(options.seed)
   const firstId = options.firstSensorId ?? 1
