@@ -1,5 +1,5 @@
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
-import { Layer } from "effect"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Layer } from "effect"
 import { QueryApi } from "./Api.ts"
 import { SensorsHandlers } from "./Handlers.ts"
 import { SensorQueries } from "./SensorQueries.ts"
@@ -10,11 +10,24 @@ export const QueryApiLive = HttpApiBuilder.api(QueryApi).pipe(
   Layer.provide(SensorQueries.Default)
 )
 
+/** Answers a path that no route matches with a JSON 404, like every other error, instead of an empty body. */
+const notFound = HttpApiBuilder.Router.use((router) =>
+  router.all(
+    "*",
+    Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+      HttpServerResponse.unsafeJson(
+        { _tag: "NotFound", message: `no route for ${request.method} ${request.url}; the API is listed at /openapi.json` },
+        { status: 404 }
+      ))
+  )
+)
+
 /**
  * The read side as a layer: serves the API on whatever `HttpServer` the caller provides, with
  * request logging. It needs a `SqlClient`, which may point at a read replica.
  */
 export const QueryServer = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+  Layer.provide(notFound),
   Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
   Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
   Layer.provide(QueryApiLive),

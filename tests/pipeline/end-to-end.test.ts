@@ -176,6 +176,10 @@ describe("pipeline on the real broker and embedded TimescaleDB", () => {
       expect(tooMany.body.parameter).toBe("bucket")
       expect(String(tooMany.body.message)).toContain("maximum of 10000")
 
+      const unknownRoute = yield* getRaw("/v1/nope")
+      expect(unknownRoute.status).toBe(404)
+      expect(unknownRoute.body._tag).toBe("NotFound")
+
       const page = yield* getRaw("/v1/sensors?page_size=100000")
       expect(page.status).toBe(400)
       expect(JSON.stringify(page.body)).toContain("page_size")
