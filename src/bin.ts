@@ -1,4 +1,4 @@
-import { Command } from "@effect/cli"
+import { Command, ValidationError } from "@effect/cli"
 import { Effect, Layer } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
 import { KafkaForTools } from "./cli/Layers.ts"
@@ -23,4 +23,9 @@ const sensorLogger = Command.make("sensor-logger").pipe(
 
 const cli = Command.run(sensorLogger, { name: "sensor-logger", version: "0.1.0" })
 
-cli(process.argv).pipe(Effect.provide(Layer.merge(PlatformLive, LoggingLive)), runMain)
+// @effect/cli prints a usage error itself; logging it again would only repeat it.
+cli(process.argv).pipe(
+  Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
+  Effect.provide(Layer.merge(PlatformLive, LoggingLive)),
+  runMain
+)

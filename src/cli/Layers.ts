@@ -32,6 +32,8 @@ export const KafkaOrLocalBroker = Layer.unwrapScoped(
     )
     const broker = yield* LocalKafka.scoped({ dataDir, port })
     yield* Effect.logInfo("Local Kafka broker is ready").pipe(Effect.annotateLogs({ brokers: broker.brokers.join(",") }))
+    // Registered after the broker's own release, so it runs first: the line precedes the stop.
+    yield* Effect.addFinalizer(() => Effect.logInfo("Stopping the local Kafka broker").pipe(Effect.annotateLogs({ pid: broker.pid })))
     return KafkaClient.layer({ brokers: broker.brokers, clientId: id })
   })
 )
@@ -50,7 +52,10 @@ export const IngestLive = Layer.unwrapEffect(Effect.map(ingestConfig, (config) =
 )
 
 /** The read side on the HTTP address from `HTTP_HOST` and `HTTP_PORT`. */
-export const QueryLive = QueryServer.pipe(Layer.provideMerge(httpServerLayerConfig))
+export const QueryLive = Layer.merge(
+  QueryServer,
+  Layer.scopedDiscard(Effect.addFinalizer(() => Effect.logInfo("Query service stopped")))
+).pipe(Layer.provideMerge(httpServerLayerConfig))
 
 /**
  * The database of the query service: `QUERY_DATABASE_URL` when set (a read replica, say),

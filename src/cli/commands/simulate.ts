@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option } from "effect"
-import { MetricList, runSimulator } from "../../tools/simulator/Simulator.ts"
+import { MetricList, runSimulator, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
 import { KafkaForTools } from "../Layers.ts"
 
@@ -31,7 +31,7 @@ const options = {
 /** `sensor-logger simulate`: a device fleet producing the original message format to `KAFKA_BROKERS`. */
 export const simulateCommand = Command.make("simulate", options, (args) =>
   Effect.gen(function*() {
-    const summary = yield* runSimulator({
+    const simulatorOptions = {
       sensors: args.sensors,
       rate: args.rate,
       readingsPerMessage: args.perMessage,
@@ -40,10 +40,16 @@ export const simulateCommand = Command.make("simulate", options, (args) =>
       duration: Option.getOrUndefined(Option.map(args.duration, Duration.seconds)),
       seed: args.seed,
       firstSensorId: args.firstSensorId
-    })
+    }
+    // Before connecting, so a bad option is reported even when no broker is running.
+    yield* validateSimulatorOptions(simulatorOptions)
+    const summary = yield* runSimulator(simulatorOptions).pipe(
+      Effect.provide(KafkaProducer.layer),
+      Effect.provide(KafkaForTools)
+    )
     yield* Console.log(
       `Produced ${summary.readings} readings in ${summary.messages} messages in ${summary.seconds.toFixed(1)} s`
     )
-  }).pipe(Effect.provide(KafkaProducer.layer), Effect.provide(KafkaForTools))
+  })
 ).pipe(Command.withDescription("Simulate a fleet of sensors producing readings to Kafka"))
 

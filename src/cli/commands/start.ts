@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
-import { Console, Duration, Effect, Schedule } from "effect"
+import { Cause, Console, Duration, Effect, Schedule } from "effect"
 import { IngestStats } from "../../ingest/IngestStats.ts"
 import { defaultMetrics, runSimulator } from "../../tools/simulator/Simulator.ts"
 import { AllInOneLive, runUntilStopped } from "./services.ts"
@@ -48,7 +48,9 @@ export const startCommand = Command.make("start", { sensors, rate }, (options) =
       metrics: defaultMetrics,
       seed: 1
     }).pipe(
-      Effect.tapErrorCause((cause) => Effect.logError("Simulator stopped", cause)),
+      Effect.tapErrorCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.logInfo("Simulator stopped") : Effect.logError("Simulator failed", cause)
+      ),
       Effect.forkScoped
     )
     const progress = stats.totals.pipe(

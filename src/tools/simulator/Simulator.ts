@@ -41,7 +41,8 @@ export class InvalidSimulatorOptions extends Data.TaggedError("InvalidSimulatorO
   }
 }
 
-const validateOptions = (options: SimulatorOptions): Effect.Effect<void, InvalidSimulatorOptions> => {
+/** Checks that `options` can produce readings; `runSimulator` calls it first, callers may call it before connecting. */
+export const validateSimulatorOptions = (options: SimulatorOptions): Effect.Effect<void, InvalidSimulatorOptions> => {
   const invalid = (option: string, value: unknown, reason: string) =>
     Effect.fail(new InvalidSimulatorOptions({ option, value: String(value), reason }))
   if (!Number.isInteger(options.sensors) || options.sensors < 1) return invalid("sensors", options.sensors, "expected an integer of at least 1")
@@ -92,7 +93,7 @@ const round2 = (value: number) => Math.round(value * 100) / 100
  * of one sensor, keyed by its id so its readings keep their order within a partition.
  */
 export const runSimulator = Effect.fn("Simulator.run")(function*(options: SimulatorOptions) {
-  yield* validateOptions(options)
+  yield* validateSimulatorOptions(options)
   const producer = yield* KafkaProducer
   const random = makeRandom(options.seed)
   const firstId = options.firstSensorId ?? 1
