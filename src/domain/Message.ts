@@ -62,7 +62,7 @@ export const decodeReadingMessage = (
 
 const decodeSensor = Schema.decodeUnknownEither(Sensor, { errors: "all", onExcessProperty: "ignore" })
 
-/** Decodes a record of `logger.sensor.instance` into a sensor, or says which field was wrong. */
+/** Decodes a record of `logger.sensor.instance` into a sensor, or fails with the field that was wrong. */
 export const decodeSensorMessage = (
   value: Uint8Array | null,
   topic: string = sensorsTopic

@@ -6,7 +6,7 @@ import type { TimestampRange } from "../domain/Timestamp.ts"
 import type { PartitionBatch } from "../runtime/kafka/PartitionBatches.ts"
 import type { DeadLetter } from "./DeadLetter.ts"
 
-/** What one partition batch contains once decoded, in offset order. */
+/** The readings, sensors and dead letters of one decoded partition batch, in offset order. */
 export interface DecodedBatch {
   readonly readings: ReadonlyArray<Reading>
   readonly sensors: ReadonlyArray<Sensor>
@@ -50,7 +50,7 @@ export const decodeBatch = (
   return { readings, sensors, deadLetters }
 }
 
-/** Splits readings into consecutive groups of at most `maxRows` metric values (a larger reading stands alone). */
+/** Splits readings into consecutive groups of at most `maxRows` metric values; a larger reading forms a group of its own. */
 export const chunkByRows = (readings: ReadonlyArray<Reading>, maxRows: number): Array<ReadonlyArray<Reading>> => {
   const chunks: Array<Array<Reading>> = []
   let current: Array<Reading> = []

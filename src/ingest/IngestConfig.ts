@@ -11,9 +11,9 @@ export interface IngestConfig {
   readonly topicPartitions: number
   /** Partitions processed at once. */
   readonly concurrency: number
-  /** Longest time the broker waits to fill a fetch, in milliseconds: the linger of a batch. */
+  /** Maximum time the broker waits to fill a fetch, in milliseconds (the linger of a batch). */
   readonly maxWaitMillis: number
-  /** Bytes the broker waits for before answering a fetch early. */
+  /** Bytes the broker waits for before it returns a fetch early. */
   readonly minBytes: number
   /** Largest fetch of one partition, in bytes: with `maxRows`, the size limit of a batch. */
   readonly maxBatchBytes: number

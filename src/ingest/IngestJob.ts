@@ -20,7 +20,7 @@ const retrySchedule = Schedule.exponential("200 millis").pipe(
   Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(30)))
 )
 
-/** The error's message followed by its cause's, so a `SqlError` shows what the database said. */
+/** Formats an error with its cause's message, so a `SqlError` shows the database's own message. */
 const describeError = (error: { readonly message: string; readonly cause?: unknown }): string => {
   const cause = error.cause as { message?: unknown; code?: unknown } | undefined
   if (typeof cause?.message !== "string") return error.message
@@ -112,7 +112,7 @@ const makeBatchHandler = (config: IngestConfig) =>
 
 /**
  * The running write side. `stopped` fails when the consumer has stopped for good, so an entry
- * point can exit with an error and let its supervisor restart it; it never succeeds.
+ * point can exit with an error and let its supervisor restart it. It never succeeds.
  */
 export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
   IngestJob,

@@ -6,7 +6,7 @@ import { maxBuckets, QueryApi } from "./Api.ts"
 import { InvalidQuery, QueryUnavailable } from "./QueryErrors.ts"
 import { type ReadingFilter, SensorQueries } from "./SensorQueries.ts"
 
-/** Logs a database failure and answers 503, without the SQL text or connection details. */
+/** Logs a database failure and fails with a 503 error that contains no SQL text or connection details. */
 const unavailable = (error: SqlError.SqlError) => {
   const cause = error.cause as { message?: unknown; code?: unknown } | undefined
   const detail = typeof cause?.message === "string" ? `${error.message}: ${cause.message}` : error.message

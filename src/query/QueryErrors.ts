@@ -8,7 +8,7 @@ export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()(
   HttpApiSchema.annotations({ status: 400 })
 ) {}
 
-/** The database failed or timed out while answering (503); the request may be retried. */
+/** Error when the database failed or timed out during the query (503). The request may be retried. */
 export class QueryUnavailable extends Schema.TaggedError<QueryUnavailable>()(
   "QueryUnavailable",
   { message: Schema.String },

@@ -10,7 +10,7 @@ export const QueryApiLive = HttpApiBuilder.api(QueryApi).pipe(
   Layer.provide(SensorQueries.Default)
 )
 
-/** Answers a path that no route matches with a JSON 404, like every other error, instead of an empty body. */
+/** Responds to a path that no route matches with a JSON 404, like every other error, instead of an empty body. */
 const notFound = HttpApiBuilder.Router.use((router) =>
   router.all(
     "*",

@@ -75,7 +75,8 @@ describe("decodeReadingMessage", () => {
 
   it("fails invalid UTF-8", () => {
     const result = decodeReadingMessage(new Uint8Array([0x5b, 0xff, 0x5d]))
-    expect(Either.isLeft(result) && result.left.reason).toBe("the value is not valid UTF-8")
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) expect(result.left.reason).toBe("the value is not valid UTF-8")
   })
 })
 

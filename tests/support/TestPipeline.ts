@@ -113,7 +113,7 @@ export const awaitCommittedRecords = (records: number, timeout: Duration.Duratio
     )
   })
 
-/** Polls `sensor_data` until it holds `expected` rows (metric values), failing after `timeout`. */
+/** Polls `sensor_data` until it contains `expected` rows (metric values), failing after `timeout`. */
 export const awaitRows = (expected: number, timeout: Duration.DurationInput = "60 seconds") =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient

@@ -26,7 +26,7 @@ export interface ConsumerOptions {
   readonly concurrency: number
   /** How long the broker may wait to fill a fetch (kafkajs `maxWaitTimeInMs`); the linger of a batch. */
   readonly maxWaitMillis: number
-  /** Bytes the broker waits for before answering a fetch early (kafkajs `minBytes`). */
+  /** Bytes the broker waits for before it returns a fetch early (kafkajs `minBytes`). */
   readonly minBytes: number
   /** Upper bound on the bytes of one partition's batch (kafkajs `maxBytesPerPartition`). */
   readonly maxBytesPerPartition: number

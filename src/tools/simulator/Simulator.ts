@@ -4,7 +4,7 @@ import { readingsTopic, sensorsTopic } from "../../domain/Message.ts"
 import { MetricName } from "../../domain/MetricName.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
 
-/** What the simulated fleet looks like and how fast it reports. */
+/** Size, metrics and reporting rate of the simulated fleet. */
 export interface SimulatorOptions {
   readonly sensors: number
   /** Readings per second over the whole fleet. */
@@ -89,8 +89,8 @@ const round2 = (value: number) => Math.round(value * 100) / 100
 /**
  * Produces readings in the original format (`[{"ts", "sensor_id", <metric>...}]`, `ts` in Unix
  * seconds) and one metadata record per sensor on the sensors topic. Each sensor's values follow a
- * bounded random walk. Readings go out in ticks of 100 ms to hold `rate`; a message holds readings
- * of one sensor, keyed by its id so its readings keep their order within a partition.
+ * bounded random walk. Readings go out in ticks of 100 ms to keep to `rate`. A message contains
+ * readings of one sensor and is keyed by its id, so its readings keep their order within a partition.
  */
 export const runSimulator = Effect.fn("Simulator.run")(function*(options: SimulatorOptions) {
   yield* validateSimulatorOptions(options)
