@@ -37,6 +37,15 @@ export const numericTimestampUnit = (value: number): NumericTimestampUnit | unde
   return undefined
 }
 
+/**
+ * Converts a numeric timestamp in the unit its magnitude implies (`numericTimestampUnit`) into
+ * microseconds, without the plausibility check. Returns undefined when it fits no unit.
+ */
+export const numericTimestampToMicros = (value: number): number | undefined => {
+  const unit = numericTimestampUnit(value)
+  return unit === undefined ? undefined : Math.round(value * microsPerUnit[unit])
+}
+
 const isoPattern = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|z|[+-]\d{2}(?::?\d{2})?)$/
 
 /**
@@ -79,9 +88,9 @@ export const toEpochMicros = (
   let micros: number
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return Either.left("expected a finite number")
-    const unit = numericTimestampUnit(value)
-    if (unit === undefined) return Either.left("the number is too large for a timestamp in any unit")
-    micros = Math.round(value * microsPerUnit[unit])
+    const converted = numericTimestampToMicros(value)
+    if (converted === undefined) return Either.left("the number is too large for a timestamp in any unit")
+    micros = converted
   } else if (typeof value === "string") {
     const parsed = parseIsoInstant(value)
     if (Either.isLeft(parsed)) return parsed

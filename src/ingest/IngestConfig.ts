@@ -33,7 +33,7 @@ const positiveInt = (name: string, fallback: number) =>
 const instant = (name: string, fallback: EpochMicros) =>
   Config.string(name).pipe(
     Config.mapOrFail((text) =>
-      Either.mapLeft(parseIsoInstant(text), (reason) => ConfigError.InvalidData([], `${JSON.stringify(text)}: ${reason}`))
+      Either.mapLeft(parseIsoInstant(text), (reason) => ConfigError.InvalidData([name], `${JSON.stringify(text)}: ${reason}`))
     ),
     Config.withDefault(fallback)
   )

@@ -1,7 +1,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { MetricName } from "../domain/MetricName.ts"
 import { SensorId } from "../domain/SensorId.ts"
-import { EpochMicros, formatEpochMicros, parseIsoInstant } from "../domain/Timestamp.ts"
+import { EpochMicros, formatEpochMicros, numericTimestampToMicros, parseIsoInstant } from "../domain/Timestamp.ts"
 
 /** `page`: 1-based page number. */
 export const Page = Schema.NumberFromString.pipe(
@@ -26,16 +26,18 @@ export const pageSize = (max: number) =>
   )
 
 /**
- * An instant in a query: Unix seconds (fractions allowed) or ISO-8601 with a zone. Decodes to
- * microseconds since 1970 and encodes back as ISO-8601 UTC.
+ * An instant in a query: a Unix timestamp or ISO-8601 with a zone. A number's unit follows the
+ * ingest rule (seconds below 1e11, then milliseconds, microseconds, nanoseconds), so a query can
+ * use the timestamps devices sent. Decodes to microseconds since 1970 and encodes back as
+ * ISO-8601 UTC.
  */
 export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
   strict: true,
   decode: (text, _, ast) => {
     if (/^-?\d+(\.\d+)?$/.test(text)) {
-      const seconds = Number(text)
-      if (Math.abs(seconds) < 1e11) return ParseResult.succeed(EpochMicros.make(Math.round(seconds * 1e6)))
-      return ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is out of range for Unix seconds`))
+      const micros = numericTimestampToMicros(Number(text))
+      if (micros !== undefined && Number.isSafeInteger(micros)) return ParseResult.succeed(EpochMicros.make(micros))
+      return ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is too large for a timestamp in any unit`))
     }
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)
@@ -47,15 +49,19 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
   encode: (micros) => ParseResult.succeed(formatEpochMicros(micros))
 }).annotations({
   identifier: "Instant",
-  description: "Unix seconds or ISO-8601 with a zone, such as 2022-03-04T15:55:07Z"
+  description:
+    "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude) or ISO-8601 with a zone, such as 2022-03-04T15:55:07Z"
 })
 
-/** A comma-separated list in one query parameter, each element decoded by `item`. */
+/**
+ * A list in a query parameter, comma-separated (`sensor_id=1,2`), repeated (`sensor_id=1&sensor_id=2`)
+ * or both, each element decoded by `item`.
+ */
 const commaSeparated = <A>(item: Schema.Schema<A, string>) =>
-  Schema.transform(Schema.String, Schema.NonEmptyArray(Schema.String), {
+  Schema.transform(Schema.Union(Schema.String, Schema.Array(Schema.String)), Schema.NonEmptyArray(Schema.String), {
     strict: true,
-    decode: (text) => {
-      const parts = text.split(",").map((part) => part.trim())
+    decode: (input) => {
+      const parts = (typeof input === "string" ? [input] : input).flatMap((text) => text.split(",")).map((part) => part.trim())
       return [parts[0] ?? "", ...parts.slice(1)] as const
     },
     encode: (items) => items.join(",")

@@ -59,6 +59,10 @@ describe("pipeline on the real broker and embedded TimescaleDB", () => {
 
       const latest = yield* client.sensors.averagesAndLatest({ urlParams: {} })
       expect(latest.data).toEqual([{ period: "2022-03-04T15:30:00.000Z", avg_temp: 30, avg_cpu: 20, last_temp: 30 }])
+
+      const repeated = yield* getRaw("/v1/sensor-data?sensor_id=2&sensor_id=1&from=1646409307000&to=1646409308000")
+      expect(repeated.status).toBe(200)
+      expect(repeated.body.data).toEqual([{ ts: "2022-03-04T15:55:07.000Z", sensor_id: 1, temperature: 30, cpu: 20 }])
     }).pipe(Effect.provide(pipelineLayer(names, TestDatabase)))
   })
 

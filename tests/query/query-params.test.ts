@@ -1,0 +1,52 @@
+import { Either, ParseResult, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { InstantParam, SensorIdsParam } from "../../src/query/QueryParams.ts"
+
+const decodeInstant = Schema.decodeUnknownEither(InstantParam)
+const decodeSensorIds = Schema.decodeUnknownEither(SensorIdsParam)
+const errorText = (result: Either.Either<unknown, ParseResult.ParseError>) =>
+  Either.isLeft(result) ? ParseResult.TreeFormatter.formatErrorSync(result.left) : ""
+
+describe("InstantParam", () => {
+  it.each([
+    ["1646409307", 1646409307000000],
+    ["1646409307.5", 1646409307500000],
+    ["1646409307123", 1646409307123000],
+    ["1646409307123456", 1646409307123456],
+    ["0", 0],
+    ["2022-03-04T15:55:07Z", 1646409307000000],
+    ["2022-03-04T16:55:07+01:00", 1646409307000000]
+  ])("decodes %s", (text, micros) => {
+    expect(decodeInstant(text)).toEqual(Either.right(micros))
+  })
+
+  it("rejects a word and quotes it", () => {
+    const result = decodeInstant("yesterday")
+    expect(Either.isLeft(result)).toBe(true)
+    expect(errorText(result)).toContain(`"yesterday" is not Unix seconds`)
+  })
+
+  it("rejects a number too large for any unit", () => {
+    const result = decodeInstant("100000000000000000000")
+    expect(Either.isLeft(result)).toBe(true)
+    expect(errorText(result)).toContain("too large for a timestamp in any unit")
+  })
+})
+
+describe("SensorIdsParam", () => {
+  it("decodes a comma-separated list", () => {
+    expect(decodeSensorIds("1, 2")).toEqual(Either.right([1, 2]))
+  })
+
+  it("decodes a repeated parameter", () => {
+    expect(decodeSensorIds(["1", "2,3"])).toEqual(Either.right([1, 2, 3]))
+  })
+
+  it("rejects an id that is not a number", () => {
+    expect(Either.isLeft(decodeSensorIds("1,x"))).toBe(true)
+  })
+
+  it("rejects a negative id", () => {
+    expect(Either.isLeft(decodeSensorIds("-1"))).toBe(true)
+  })
+})
