@@ -13,7 +13,7 @@ import { SensorDataWriter } from "./SensorDataWriter.ts"
 /**
  * Retries of a failed write or dead-letter send: exponential from 200 ms, jittered, capped at
  * 30 s a wait, with no limit on attempts. Nothing is committed meanwhile, so a database outage
- * delays readings but loses none; the batch heartbeats between attempts to keep its partitions.
+ * delays readings but loses none. The batch heartbeats between attempts to keep its partitions.
  */
 const retrySchedule = Schedule.exponential("200 millis").pipe(
   Schedule.jittered,
@@ -29,10 +29,12 @@ const describeError = (error: { readonly message: string; readonly cause?: unkno
     : `${error.message}: ${cause.message}`
 }
 
+/** Retries `effect` on `retrySchedule`, logging each failure and heartbeating, while `retryWhile` holds. */
 const withRetries = <A, E extends { readonly message: string; readonly cause?: unknown }, R>(
   batch: PartitionBatch,
   step: string,
-  effect: Effect.Effect<A, E, R>
+  effect: Effect.Effect<A, E, R>,
+  retryWhile: () => boolean = () => true
 ) =>
   effect.pipe(
     Effect.tapError((error) =>
@@ -41,7 +43,7 @@ const withRetries = <A, E extends { readonly message: string; readonly cause?: u
         Effect.zipRight(Effect.ignore(batch.heartbeat))
       )
     ),
-    Effect.retry(retrySchedule)
+    Effect.retry({ schedule: retrySchedule, while: retryWhile })
   )
 
 const makeBatchHandler = (config: IngestConfig) =>
@@ -82,13 +84,17 @@ const makeBatchHandler = (config: IngestConfig) =>
             )
           }
         }
-        if (batch.isStale()) {
-          yield* Effect.logInfo("Partition was reassigned during the batch; its new owner resumes from the last commit").pipe(
-            Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, lastOffset: batch.lastOffset })
-          )
-          return
-        }
-        yield* withRetries(batch, "Commit", batch.commit)
+        const reassigned = Effect.logInfo(
+          "Partition was reassigned during the batch; its new owner resumes from the last commit"
+        ).pipe(Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, lastOffset: batch.lastOffset }))
+        if (batch.isStale()) return yield* reassigned
+        // A commit that fails because of a rebalance can never succeed, so retries stop once the
+        // partition has moved. The new owner then fetches the records again and rewrites them.
+        const committed = yield* withRetries(batch, "Commit", batch.commit, () => !batch.isStale()).pipe(
+          Effect.as(true),
+          Effect.catchAll((error) => batch.isStale() ? Effect.as(reassigned, false) : Effect.fail(error))
+        )
+        if (!committed) return
         yield* stats.record({
           records: batch.messages.length,
           readings: decoded.readings.length,
