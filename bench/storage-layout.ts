@@ -815,7 +815,7 @@ const printQueryTables = (
   console.log("Query latency, median of the runs:")
   printTable(header, latencyRows)
   console.log("")
-  console.log("Result check, row count / sum of returned values (equal across a row means the same answer):")
+  console.log("Result check, row count / sum of returned values (equal across a row means the same result):")
   printTable(header, checkRows)
 }
 

@@ -37,7 +37,7 @@ const parseJson = (topic: string, value: Uint8Array | null): Either.Either<unkno
 
 /**
  * Decodes a record of `logger.sensor.ts`. A record that is not JSON, or neither an object nor an
- * array, fails as a whole; otherwise each element is decoded on its own, so one invalid reading
+ * array, fails as a whole. Otherwise each element is decoded on its own, so one invalid reading
  * does not cost the valid ones beside it.
  */
 export const decodeReadingMessage = (

@@ -31,7 +31,7 @@ const describe = (value: unknown): string => {
 
 /**
  * Decodes one element of a `logger.sensor.ts` message. Every field other than `ts` and
- * `sensor_id` must be a finite number or `null`; anything else makes the whole reading invalid,
+ * `sensor_id` must be a finite number or `null`. Anything else makes the whole reading invalid,
  * and the error names the field and its value.
  */
 export const decodeReading = (

@@ -15,8 +15,8 @@ export interface DecodedBatch {
 
 /**
  * Decodes every record of a batch by its topic. A record with some invalid readings keeps its
- * valid ones and is also dead-lettered with the reasons of the others, so a replay of the dead
- * letter after a fix stores the missing readings (and rewrites the same values for the rest).
+ * valid ones and is also dead-lettered with the reasons of the others. A replay of that dead
+ * letter after a fix then stores the missing readings and rewrites the same values for the rest.
  */
 export const decodeBatch = (
   batch: PartitionBatch,

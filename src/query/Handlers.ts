@@ -88,7 +88,7 @@ export const SensorsHandlers = HttpApiBuilder.group(QueryApi, "sensors", (handle
               return yield* new InvalidQuery({
                 parameter: "bucket",
                 value: `${urlParams.bucket}s`,
-                message: `the range holds ${buckets} buckets of ${urlParams.bucket}s, more than the maximum of ${maxBuckets}; use a bucket of at least ${fitting}s`
+                message: `the range contains ${buckets} buckets of ${urlParams.bucket}s, more than the maximum of ${maxBuckets}; use a bucket of at least ${fitting}s`
               })
             }
           }

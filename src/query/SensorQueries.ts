@@ -46,15 +46,15 @@ const aggregateSql: Record<AggregateFunction, string> = {
 /**
  * Read-only SQL over `sensors`, `metrics` and `sensor_data`.
  *
- * Metric names are turned into ids before a query rather than joined in it: with the join,
- * TimescaleDB can neither filter compressed chunks by `metric_id` nor use its skip scan, which
- * made bucketed averages about 3 times and latest values about 40 times slower on compressed
- * data (bench/storage-layout.ts).
+ * Metric names are turned into ids before a query rather than joined in it. With the join,
+ * TimescaleDB can neither filter compressed chunks by `metric_id` nor use its skip scan. On
+ * compressed data that made bucketed averages about 3 times and latest values about 40 times
+ * slower (bench/storage-layout.ts).
  */
 export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logger/SensorQueries", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    // Metric names are never renamed or removed, so a cached id stays valid; an unknown name
+    // Metric names are never renamed or removed, so a cached id stays valid. An unknown name
     // triggers one reload, because the ingest job may have registered it since.
     const metricIds = new Map<string, number>()
     const metricNames = new Map<number, string>()

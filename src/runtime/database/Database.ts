@@ -107,7 +107,7 @@ export const DatabaseConfig: Config.Config<DatabaseSettings> = Config.all({
   )
 })
 
-/** Which database the client talks to, for code that behaves differently on the embedded single session. */
+/** The kind of database the client talks to, for code that behaves differently on the embedded single session. */
 export type DatabaseInfoShape =
   | {
     readonly mode: "server"

@@ -14,7 +14,7 @@ export interface PartitionBatch {
   readonly heartbeat: Effect.Effect<void, KafkaError>
   /** Commits the offset after `lastOffset`, so a restarted consumer resumes behind this batch. */
   readonly commit: Effect.Effect<void, KafkaError>
-  /** True once a rebalance has moved the partition elsewhere; committing then achieves nothing. */
+  /** True once a rebalance has moved the partition elsewhere, after which a commit has no effect. */
   readonly isStale: () => boolean
 }
 
@@ -22,9 +22,9 @@ export interface PartitionBatch {
 export interface ConsumerOptions {
   readonly groupId: string
   readonly topics: ReadonlyArray<string>
-  /** Partitions handled at once; each partition has at most one batch in flight. */
+  /** Partitions handled at once. Each partition has at most one batch in flight. */
   readonly concurrency: number
-  /** How long the broker may wait to fill a fetch (kafkajs `maxWaitTimeInMs`); the linger of a batch. */
+  /** Maximum time the broker waits to fill a fetch (kafkajs `maxWaitTimeInMs`), the linger of a batch. */
   readonly maxWaitMillis: number
   /** Bytes the broker waits for before it returns a fetch early (kafkajs `minBytes`). */
   readonly minBytes: number
@@ -63,8 +63,8 @@ const toPartitionBatch = (consumer: Consumer, payload: EachBatchPayload): Partit
 
 /**
  * Runs a consumer group over `options.topics` and feeds every fetched partition batch through
- * `handle`, as a backpressured stream: kafkajs does not fetch a partition again until `handle`
- * has finished with its previous batch, so at most `concurrency` batches are held in memory.
+ * `handle`, as a backpressured stream. kafkajs does not fetch a partition again until `handle`
+ * has finished with its previous batch, so at most `concurrency` batches are in memory.
  *
  * Offsets are never committed automatically: `handle` calls `batch.commit` after its write. When
  * `handle` fails, the batch is not acknowledged, kafkajs restarts the consumer, and the records

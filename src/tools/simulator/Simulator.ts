@@ -116,8 +116,9 @@ export const runSimulator = Effect.fn("Simulator.run")(function*(options: Simula
   const deadline = options.duration === undefined ? Infinity : started + Duration.toMillis(options.duration)
   const limit = options.count ?? Infinity
   const tickMillis = 100
-  // Each sensor's instants strictly increase, so no reading overwrites another: whole seconds
-  // (the original format) while a sensor reports at most once a second, milliseconds beyond that.
+  // Each sensor's next instant is at least one step after its last, so no reading overwrites
+  // another. The step is a whole second (the original format) while a sensor reports at most once
+  // a second, and a number of milliseconds beyond that.
   const perSensorRate = options.rate / ids.length
   const stepMillis = perSensorRate <= 1 ? 1000 : Math.max(1, Math.floor(1000 / perSensorRate))
   const lastMillis = ids.map(() => Math.floor(started / 1000) * 1000 - stepMillis)
