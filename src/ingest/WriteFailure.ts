@@ -53,7 +53,11 @@ const transientDriverMessages = [
   "Connection ended"
 ]
 
-const sqlStatePattern = /^[0-9A-Z]{5}$/
+/**
+ * A SQLSTATE: five digits or capitals whose class starts with a digit, F, H, P or X (PostgreSQL
+ * 17, appendix A). The class keeps Node.js codes such as `EPIPE`, also five capitals, out.
+ */
+const sqlStatePattern = /^[0-9FHPX][0-9A-Z]{4}$/
 
 interface ErrorLink {
   readonly code?: unknown
