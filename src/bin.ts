@@ -1,6 +1,7 @@
 import { Command, ValidationError } from "@effect/cli"
 import { Effect, Layer } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
+import { replayDlqCommand } from "./cli/commands/replayDlq.ts"
 import { KafkaForTools } from "./cli/Layers.ts"
 import { KafkaProducer } from "./runtime/kafka/KafkaProducer.ts"
 import { allInOneCommand, ingestCommand, queryCommand } from "./cli/commands/services.ts"
@@ -17,7 +18,8 @@ const sensorLogger = Command.make("sensor-logger").pipe(
     ingestCommand,
     queryCommand,
     simulateCommand,
-    replayCommand.pipe(Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools))))
+    replayCommand.pipe(Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools)))),
+    replayDlqCommand
   ])
 )
 
