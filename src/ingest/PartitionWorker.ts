@@ -1,6 +1,6 @@
-import { Clock, Deferred, Effect, Option } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import type { TimestampRange } from "../domain/Timestamp.ts"
-import type { FetchedRecords, MailboxItem } from "../runtime/kafka/PartitionMailbox.ts"
+import type { FetchedRecords } from "../runtime/kafka/PartitionMailbox.ts"
 import type { AssignedPartition, CommitOutcome } from "../runtime/kafka/PartitionConsumer.ts"
 import { decodeRecords, type DecodedRecord, type IngestTopics } from "./DecodedRecord.ts"
 
@@ -10,7 +10,7 @@ export interface BatchLimits {
   readonly maxRows: number
   /** Record bytes that fill a batch. */
   readonly maxBytes: number
-  /** Longest wait after a batch's first record for more records, in milliseconds. */
+  /** Maximum wait after a batch's first record for more records, in milliseconds. */
   readonly lingerMillis: number
 }
 
@@ -22,15 +22,12 @@ class PendingBatch {
   readonly records: Array<DecodedRecord> = []
   rows = 0
   bytes = 0
-  /** When the first record was taken, in milliseconds since 1970. */
-  startedMillis = 0
 
   get isEmpty(): boolean {
     return this.records.length === 0
   }
 
-  add(records: ReadonlyArray<DecodedRecord>, bytes: number, now: number): void {
-    if (this.isEmpty) this.startedMillis = now
+  add(records: ReadonlyArray<DecodedRecord>, bytes: number): void {
     for (const record of records) {
       this.records.push(record)
       this.rows += record.rows
@@ -46,9 +43,9 @@ class PendingBatch {
 /**
  * Runs the worker of one assigned partition until it is interrupted (the partition was revoked
  * or the job stops). It takes fetched records in offset order, decodes each fetch as a whole and
- * adds it to the pending batch, which is written by `flush` when it holds `limits.maxRows` rows
- * or `limits.maxBytes` bytes, when its first record has waited `limits.lingerMillis`, or when the
- * consumer asks for a flush (rebalance, shutdown). Several small fetches thus become one write,
+ * adds it to the pending batch. `flush` writes the batch when it contains `limits.maxRows` rows or
+ * `limits.maxBytes` bytes, when its first record has waited `limits.lingerMillis`, or when the
+ * consumer requests a flush (rebalance, shutdown). Several small fetches thus become one write,
  * and the in-batch rule of `INGEST_ON_CONFLICT` spans all of them.
  */
 export const runPartitionWorker = (
@@ -65,52 +62,66 @@ export const runPartitionWorker = (
     /** Offset after the last record written, committed again while its commit is deferred. */
     let lastWritten: string | undefined = undefined
     let commitOwed = false
+    /** The one timer that is set (the linger of `pending`, or the retry of an owed commit), and its token. */
+    let timer: Fiber.RuntimeFiber<void> | undefined = undefined
+    let timerToken = 0
 
-    const writePending = Effect.gen(function*() {
-      if (pending.isEmpty) return
-      const batch = pending
-      pending = new PendingBatch()
-      const outcome = yield* options.flush(partition, batch.records)
-      lastWritten = (BigInt(batch.records[batch.records.length - 1]!.message.offset) + 1n).toString()
-      commitOwed = outcome === "deferred"
-      yield* partition.release(batch.records.length, batch.bytes)
+    const cancelTimer = Effect.suspend(() => {
+      const running = timer
+      timer = undefined
+      timerToken += 1
+      return running === undefined ? Effect.void : Fiber.interrupt(running)
     })
 
-    const retryOwedCommit = Effect.gen(function*() {
-      if (!commitOwed || lastWritten === undefined) return
-      commitOwed = (yield* partition.commit(lastWritten)) === "deferred"
+    /** Sets the timer, replacing any other. A wake-up of a cancelled timer carries an old token and is ignored. */
+    const setTimer = (millis: number) =>
+      Effect.gen(function*() {
+        yield* cancelTimer
+        const token = timerToken
+        timer = yield* Effect.fork(Effect.zipRight(Effect.sleep(millis), partition.wake(token)))
+      })
+
+    const writePending = Effect.gen(function*() {
+      yield* cancelTimer
+      if (!pending.isEmpty) {
+        const batch = pending
+        pending = new PendingBatch()
+        const outcome = yield* options.flush(partition, batch.records)
+        lastWritten = (BigInt(batch.records[batch.records.length - 1]!.message.offset) + 1n).toString()
+        commitOwed = outcome === "deferred"
+        yield* partition.release(batch.records.length, batch.bytes)
+      } else if (commitOwed && lastWritten !== undefined) {
+        commitOwed = (yield* partition.commit(lastWritten)) === "deferred"
+      }
+      if (commitOwed) yield* setTimer(deferredCommitRetryMillis)
     })
 
     const addRecords = (fetched: FetchedRecords) =>
       Effect.gen(function*() {
         const decoded = decodeRecords(partition.topic, fetched.messages, options.topics, options.timestampRange)
-        pending.add(decoded, fetched.bytes, yield* Clock.currentTimeMillis)
-        if (pending.isFull(options.limits)) yield* writePending
+        const first = pending.isEmpty
+        pending.add(decoded, fetched.bytes)
+        if (pending.isFull(options.limits)) return yield* writePending
+        if (first) yield* setTimer(options.limits.lingerMillis)
       })
 
-    const nextItem: Effect.Effect<Option.Option<MailboxItem>> = Effect.gen(function*() {
-      if (!pending.isEmpty) {
-        const waited = (yield* Clock.currentTimeMillis) - pending.startedMillis
-        return yield* partition.takeWithin(options.limits.lingerMillis - waited)
-      }
-      if (commitOwed) return yield* partition.takeWithin(deferredCommitRetryMillis)
-      return Option.some(yield* partition.take)
-    })
-
     while (true) {
-      const item = yield* nextItem
-      if (Option.isNone(item)) {
-        // The linger of the pending batch is over, or an owed commit is due again.
-        yield* writePending
-        yield* retryOwedCommit
-        continue
+      const item = yield* partition.take
+      switch (item._tag) {
+        case "Records": {
+          yield* addRecords(item)
+          break
+        }
+        case "Flush": {
+          yield* writePending
+          yield* Deferred.succeed(item.done, undefined)
+          break
+        }
+        case "WakeUp": {
+          // The linger of the pending batch is over, or an owed commit is due again.
+          if (item.token === timerToken) yield* writePending
+          break
+        }
       }
-      if (item.value._tag === "Flush") {
-        yield* writePending
-        yield* retryOwedCommit
-        yield* Deferred.succeed(item.value.done, undefined)
-        continue
-      }
-      yield* addRecords(item.value)
     }
   })

@@ -7,7 +7,6 @@ const message = {
   timestamp: "1646409307000",
   attributes: 0,
   offset: "42",
-  size: 0,
   headers: { traceparent: Buffer.from("00-abc-def-01") }
 }
 

@@ -14,35 +14,37 @@ import {
 export interface ConsumerOptions {
   readonly groupId: string
   readonly topics: ReadonlyArray<string>
-  /** Longest time the broker holds a fetch that has no data yet (kafkajs `maxWaitTimeInMs`). */
+  /** Maximum time the broker waits to respond to a fetch that has no data yet (kafkajs `maxWaitTimeInMs`). */
   readonly fetchMaxWaitMillis: number
-  /** Bytes the broker waits for before it answers a fetch (kafkajs `minBytes`). */
+  /** Bytes the broker waits for before it responds to a fetch (kafkajs `minBytes`). */
   readonly fetchMinBytes: number
   /** Most bytes one fetch returns for one partition (kafkajs `maxBytesPerPartition`). */
   readonly fetchMaxBytesPerPartition: number
   readonly sessionTimeoutMillis: number
   /** Records and bytes of one partition fetched and not yet written, above which its fetching pauses. */
   readonly inFlight: InFlightLimits
-  /** Longest wait for the workers to write and commit what they hold, on a rebalance and at shutdown. */
+  /** Maximum wait for the workers to write and commit the records they have taken, on a rebalance and at shutdown. */
   readonly drainTimeoutMillis: number
 }
 
 /**
- * Result of `AssignedPartition.commit`. `deferred`: the group is rebalancing or the commit failed
- * after its retries; the offset is kept and committed with the partition's next commit, or right
- * after the rebalance when the partition stays here. `revoked`: the partition has moved, and its
- * new owner starts from the last committed offset.
+ * Result of `AssignedPartition.commit`.
+ *
+ * - `deferred`: the group is rebalancing, or the commit failed after its retries. The offset is
+ *   kept and committed with the partition's next commit, or right after the rebalance when the
+ *   partition stays here.
+ * - `revoked`: the partition has moved, and its new owner starts from the last committed offset.
  */
 export type CommitOutcome = "committed" | "deferred" | "revoked"
 
-/** One partition assigned to this member, as its worker sees it. */
+/** One partition assigned to this member, with the operations its worker uses. */
 export interface AssignedPartition {
   readonly topic: string
   readonly partition: number
-  /** Waits for the next fetched records or flush request. */
+  /** Waits for the next fetched records, flush request or wake-up. */
   readonly take: Effect.Effect<MailboxItem>
-  /** Waits at most `millis` for the next item. */
-  readonly takeWithin: (millis: number) => Effect.Effect<Option.Option<MailboxItem>>
+  /** Puts a wake-up with `token` into the mailbox, for the worker's timers. */
+  readonly wake: (token: number) => Effect.Effect<void>
   /** Gives back records that were written or dead-lettered, which may resume fetching. */
   readonly release: (records: number, bytes: number) => Effect.Effect<void>
   /** Pauses fetching of the partition until `unhold`, while a write is being retried. */
@@ -90,7 +92,7 @@ const commitRetrySchedule = Schedule.exponential("200 millis").pipe(
 /** Interval of the heartbeats sent while a rebalance waits for the workers to drain. */
 const drainHeartbeatInterval = Duration.seconds(3)
 
-/** Longest wait for kafkajs to leave the group and close its connections at shutdown. */
+/** Maximum wait for kafkajs to leave the group and close its connections at shutdown. */
 const disconnectTimeout = Duration.seconds(10)
 
 /**
@@ -99,7 +101,7 @@ const disconnectTimeout = Duration.seconds(10)
  * kafkajs 2.2.4 calls `eachBatch` for each partition of a fetch and fetches again from a broker
  * only after every batch of its previous fetch was handled. `eachBatch` here only puts the
  * records into the partition's mailbox (`PartitionMailbox`), which pauses the partition's
- * fetching once it holds too much, so a slow partition never holds up the others. The worker,
+ * fetching once it contains too much, so a slow partition does not block the others. The worker,
  * `work(partition)`, takes the records in offset order, writes them, and commits through
  * `partition.commit`. Nothing is committed automatically.
  *
@@ -191,7 +193,7 @@ export const runPartitionConsumer = <E, R>(
             Effect.annotateLogs({ topic: entry.topic, partition: entry.partition, offset: offset.toString(), error: error.message })
           )
         return "deferred" as const
-      }))
+      }).pipe(Effect.withSpan("PartitionConsumer.commit", { attributes: { topic: entry.topic, partition: entry.partition } })))
 
     const startWorker = (topic: string, partition: number): WorkerEntry => {
       const key = partitionKey(topic, partition)
@@ -208,13 +210,12 @@ export const runPartitionConsumer = <E, R>(
       }
       entries.set(key, entry)
       // A partition that was paused when it was revoked from here must not stay paused.
-      mailbox.resumeNow()
       fetchControl(topic, partition).resume()
       const assigned: AssignedPartition = {
         topic,
         partition,
         take: mailbox.take,
-        takeWithin: (millis) => mailbox.takeWithin(millis),
+        wake: (token) => mailbox.wake(token),
         release: (records, bytes) => mailbox.release(records, bytes),
         hold: mailbox.hold,
         unhold: mailbox.unhold,
@@ -262,7 +263,7 @@ export const runPartitionConsumer = <E, R>(
           : Effect.logWarning("Partitions not drained in time; uncommitted records are fetched again by their next owner").pipe(
             Effect.annotateLogs(annotations)
           )
-      })
+      }).pipe(Effect.withSpan("PartitionConsumer.drain", { attributes: { reason } }))
 
     /** Runs a kafkajs event handler; an exception must not escape into kafkajs's join or fetch code. */
     const onEvent = <A>(handler: (event: A) => void) => (event: A) => {
@@ -387,7 +388,7 @@ export const runPartitionConsumer = <E, R>(
           yield* drainAll("shutdown", Effect.void)
           yield* FiberMap.clear(workers).pipe(Effect.interruptible, Effect.timeoutOption(Duration.seconds(5)))
           // Finalizers are uninterruptible, so without `interruptible` the timeout could not cut
-          // short a disconnect that waits for a fetch or a broker that does not answer.
+          // short a disconnect that waits for a fetch or a broker that does not respond.
           yield* Effect.promise(() => consumer.disconnect()).pipe(
             Effect.interruptible,
             Effect.timeout(disconnectTimeout),

@@ -1,4 +1,4 @@
-import { Deferred, Effect, Option, Queue } from "effect"
+import { Deferred, Effect, Queue } from "effect"
 import type { KafkaMessage } from "kafkajs"
 
 /** The records of one partition that one fetch returned, in offset order. */
@@ -18,7 +18,17 @@ export interface FlushRequest {
   readonly done: Deferred.Deferred<void>
 }
 
-export type MailboxItem = FetchedRecords | FlushRequest
+/**
+ * A timer of the worker has fired. The worker's timers put this item into the mailbox, rather
+ * than time out a `take`: an interrupted take can lose the item it was handed at that moment.
+ */
+export interface WakeUp {
+  readonly _tag: "WakeUp"
+  /** The value the worker gave when it set the timer, so that it can ignore a timer it has cancelled. */
+  readonly token: number
+}
+
+export type MailboxItem = FetchedRecords | FlushRequest | WakeUp
 
 /** How much of one partition may be fetched and not yet written before its fetching pauses. */
 export interface InFlightLimits {
@@ -49,7 +59,7 @@ export interface FetchControl {
   readonly resume: () => void
 }
 
-/** Bytes a record takes in memory, roughly: its key, value and header values. */
+/** Estimates the bytes a record takes in memory from its key, value and header values. */
 export const recordBytes = (message: KafkaMessage): number => {
   let bytes = (message.key?.length ?? 0) + (message.value?.length ?? 0)
   for (const name in message.headers) {
@@ -65,12 +75,12 @@ export const recordBytes = (message: KafkaMessage): number => {
  * The mailbox of one partition's worker: fetched records in offset order, with the records and
  * bytes in flight counted against `limits`.
  *
- * `accept` never waits, because it runs inside kafkajs's `eachBatch`, which holds up every
- * partition fetched from the same broker. Instead, once the partition has `limits.maxRecords`
+ * `accept` does not wait for the worker, because it runs inside kafkajs's `eachBatch`, which
+ * blocks every partition fetched from the same broker while it runs. Instead, once the partition has `limits.maxRecords`
  * records or `limits.maxBytes` bytes in flight, its fetching pauses, and it resumes when the
  * worker has released both below half the limits. kafkajs drops the data of a paused partition
  * from a fetch that was already under way, and each fetch returns at most one batch per
- * partition, so a partition holds at most its limits plus one fetch (`INGEST_FETCH_MAX_BYTES`,
+ * partition, so a partition contains at most its limits plus one fetch (`fetchMaxBytesPerPartition`,
  * or one record batch when a single batch is larger).
  */
 export class PartitionMailbox {
@@ -92,8 +102,8 @@ export class PartitionMailbox {
   ) {}
 
   /**
-   * Creates an empty mailbox. The queue's capacity is never reached while the pause works: every
-   * item holds at least one record, and fetching pauses before `maxRecords` records are queued.
+   * Creates an empty mailbox. The queue's capacity is not reached while the pause works, because
+   * every item contains at least one record and fetching pauses before `maxRecords` are queued.
    */
   static make(topic: string, partition: number, limits: InFlightLimits, fetch: FetchControl): Effect.Effect<PartitionMailbox> {
     return Effect.map(
@@ -130,11 +140,9 @@ export class PartitionMailbox {
     return Queue.take(this.queue)
   }
 
-  /** Waits at most `millis` for the next item. */
-  takeWithin(millis: number): Effect.Effect<Option.Option<MailboxItem>> {
-    return millis <= 0
-      ? Queue.poll(this.queue)
-      : Effect.timeoutOption(Queue.take(this.queue), millis)
+  /** Puts a `WakeUp` with `token` into the mailbox, behind the items already there. */
+  wake(token: number): Effect.Effect<void> {
+    return Effect.asVoid(Queue.offer(this.queue, { _tag: "WakeUp", token }))
   }
 
   /** Asks the worker to write and commit everything accepted so far, and waits until it has. */

@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import type { KafkaMessage } from "kafkajs"
 import { describe, expect, it } from "vitest"
 import { PartitionMailbox } from "../../../src/runtime/kafka/PartitionMailbox.ts"
@@ -9,7 +9,6 @@ const record = (offset: number, bytes = 10): KafkaMessage => ({
   timestamp: "0",
   attributes: 0,
   offset: String(offset),
-  size: 0,
   headers: {}
 })
 
@@ -68,8 +67,11 @@ describe("PartitionMailbox", () => {
     expect(second._tag === "Records" && second.messages.map((message) => message.offset)).toEqual(["5", "6"])
   })
 
-  it("returns nothing when no item arrives in time", () => {
+  it("queues a wake-up behind the records", () => {
     const { mailbox } = makeMailbox(100, 1_000_000)
-    expect(Effect.runSync(mailbox.takeWithin(0))).toEqual(Option.none())
+    Effect.runSync(mailbox.accept(records(0, 1)))
+    Effect.runSync(mailbox.wake(3))
+    expect(Effect.runSync(mailbox.take)._tag).toBe("Records")
+    expect(Effect.runSync(mailbox.take)).toEqual({ _tag: "WakeUp", token: 3 })
   })
 })
