@@ -47,7 +47,7 @@ const readingRecords = Array.from({ length: 20 }, (_, index) => ({
 const notJson = { key: "50", value: `[{"ts": 1646409307, "sensor_id": 50, "temperature": nan}]`, partition: 0 }
 
 describe("dead letters on the real broker and embedded TimescaleDB", () => {
-  it.scopedLive("isolates records the database rejects and replays them after the fix", () => {
+  it.scopedLive("rejected records are isolated and replayed", () => {
     const names = uniqueNames("rejected")
     const deadLetterTopic = `${names.readingsTopic}.dlq`
     const replayOptions = (overrides: Partial<ReplayOptions>): ReplayOptions => ({

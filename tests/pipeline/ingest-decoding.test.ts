@@ -41,7 +41,7 @@ const sensorCases = [
 ]
 
 describe("decoding rules on the real broker and embedded TimescaleDB", () => {
-  it.scopedLive("stores valid records and dead-letters the others with their reasons", () => {
+  it.scopedLive("every decoding rule end to end", () => {
     const names = uniqueNames("decoding")
     return Effect.gen(function*() {
       yield* produce(names.readingsTopic, readingCases.map(({ sensor, value }) => ({ key: String(sensor), value, partition: 0 })))

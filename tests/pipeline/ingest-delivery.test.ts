@@ -2,6 +2,7 @@ import { it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { describe, expect } from "vitest"
+import { IngestJob } from "../../src/ingest/IngestJob.ts"
 import { IngestStats } from "../../src/ingest/IngestStats.ts"
 import {
   awaitCommittedRecords,
@@ -28,17 +29,24 @@ const produceCorrections = (topic: string) =>
     yield* produce(topic, [{ key: "3", value: reading(3, 1646409307, 32), partition: 0 }])
   })
 
+/** Fetches the job accepted for partition 0 of `topic`. */
+const fetchesOfPartition0 = (topic: string) =>
+  Effect.flatMap(IngestJob, (job) => job.partitions).pipe(
+    Effect.map((partitions) => partitions.find((partition) => partition.topic === topic && partition.partition === 0)?.fetches ?? 0)
+  )
+
 const storedTemperatures = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   sql<{ value: number }>`select value from sensor_data where sensor_id = 3 order by time`.pipe(Effect.map((rows) => rows.map((row) => row.value)))
 )
 
 describe("delivery on the real broker and embedded TimescaleDB", () => {
-  it.scopedLive("overwrites a stored key by default, across combined fetches and batches", () => {
+  it.scopedLive("update rule across combined fetches", () => {
     const names = uniqueNames("conflict-update")
     return Effect.gen(function*() {
       yield* produceCorrections(names.readingsTopic)
       const combined = yield* awaitCommittedRecords(3)
       // The three fetches waited for each other within the linger and became one write.
+      expect(yield* fetchesOfPartition0(names.readingsTopic)).toBe(3)
       expect(combined.batches).toBe(1)
       expect(yield* storedTemperatures).toEqual([32])
 
@@ -48,11 +56,12 @@ describe("delivery on the real broker and embedded TimescaleDB", () => {
     }).pipe(Effect.provide(pipelineLayer(names, TestDatabase, { INGEST_LINGER_MS: "3000" })))
   })
 
-  it.scopedLive("keeps the first value of a key with INGEST_ON_CONFLICT=ignore", () => {
+  it.scopedLive("ignore rule keeps the first value", () => {
     const names = uniqueNames("conflict-ignore")
     return Effect.gen(function*() {
       yield* produceCorrections(names.readingsTopic)
       const combined = yield* awaitCommittedRecords(3)
+      expect(yield* fetchesOfPartition0(names.readingsTopic)).toBe(3)
       expect(combined.batches).toBe(1)
       expect(yield* storedTemperatures).toEqual([30])
 
@@ -62,7 +71,7 @@ describe("delivery on the real broker and embedded TimescaleDB", () => {
     }).pipe(Effect.provide(pipelineLayer(names, TestDatabase, { INGEST_LINGER_MS: "3000", INGEST_ON_CONFLICT: "ignore" })))
   })
 
-  it.scopedLive("stores one message of 16,384 readings of four fields completely", () => {
+  it.scopedLive("stores a 16,384-reading message completely", () => {
     const names = uniqueNames("large-message")
     const readings = Array.from({ length: 16_384 }, (_, index) => ({
       ts: 1646409307 + index,
@@ -89,7 +98,7 @@ describe("delivery on the real broker and embedded TimescaleDB", () => {
     }).pipe(Effect.provide(pipelineLayer(names, TestDatabase)))
   })
 
-  it.scopedLive("commits nothing while writes fail and stores every reading once after the fix", () => {
+  it.scopedLive("write outage commits nothing until fixed", () => {
     const names = uniqueNames("write-outage")
     const records = Array.from({ length: 5 }, (_, index) => ({
       key: String(index),
@@ -98,7 +107,7 @@ describe("delivery on the real broker and embedded TimescaleDB", () => {
     }))
     return Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      // A statement trigger stands in for the outage: every insert fails with the SQLSTATE given.
+      // A statement trigger simulates the outage: every insert fails with the SQLSTATE given.
       yield* sql.unsafe(`
         create function fail_inserts() returns trigger language plpgsql as $$
         begin raise exception 'inserts are failing for this test' using errcode = TG_ARGV[0]; end $$`)

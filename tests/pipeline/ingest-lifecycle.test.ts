@@ -34,7 +34,7 @@ const countRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 const sharedDatabase = Effect.map(Layer.build(TestDatabase), (context) => Layer.succeedContext(context))
 
 describe("ingest lifecycle on the real broker and embedded TimescaleDB", () => {
-  it.scopedLive("pauses a partition at its in-flight limit while it drains a backlog", () => {
+  it.scopedLive("backlog stays within the in-flight limit", () => {
     const names = uniqueNames("backlog")
     const maxRecords = 200
     const fetchMaxBytes = 8192
@@ -70,7 +70,7 @@ describe("ingest lifecycle on the real broker and embedded TimescaleDB", () => {
     })
   })
 
-  it.scopedLive("writes and commits the records it holds when it stops", () => {
+  it.scopedLive("shutdown writes and commits held records", () => {
     const names = uniqueNames("shutdown")
     return Effect.gen(function*() {
       const database = yield* sharedDatabase
@@ -90,7 +90,7 @@ describe("ingest lifecycle on the real broker and embedded TimescaleDB", () => {
     })
   })
 
-  it.scopedLive("stops within the shutdown timeout while writes fail and stores everything on the next start", () => {
+  it.scopedLive("stuck shutdown is bounded, restart recovers", () => {
     const names = uniqueNames("stuck-shutdown")
     const settings = { INGEST_SHUTDOWN_TIMEOUT_MS: "2000", INGEST_RETRY_INITIAL_MS: "50", INGEST_RETRY_MAX_MS: "200" }
     return Effect.gen(function*() {
@@ -127,7 +127,7 @@ describe("ingest lifecycle on the real broker and embedded TimescaleDB", () => {
     })
   })
 
-  it.scopedLive("hands partitions to a second member and back without losing records", () => {
+  it.scopedLive("rebalance to a second member loses nothing", () => {
     const names = uniqueNames("rebalance")
     return Effect.gen(function*() {
       const database = yield* sharedDatabase

@@ -102,7 +102,7 @@ export const produce = (topic: string, messages: ReadonlyArray<Message>) =>
 /** A plain kafkajs client of the test broker that logs nothing, for test-side admin calls and readers. */
 const testKafka = (clientId: string) => new Kafka({ brokers: [...testBrokers()], clientId, logLevel: logLevel.NOTHING })
 
-/** A record of a topic as a test sees it: value as text, headers as text. */
+/** A record of a topic as the tests read it: value and headers as text. */
 export interface ReadRecord {
   readonly partition: number
   readonly offset: string

@@ -46,6 +46,8 @@ export interface MailboxStatus {
   /** Highest `records` and `bytes` since the mailbox was created. */
   readonly peakRecords: number
   readonly peakBytes: number
+  /** Fetches whose records were accepted (at least one record new). */
+  readonly fetches: number
   /** Times fetching of the partition was paused. */
   readonly pauses: number
   readonly paused: boolean
@@ -88,6 +90,7 @@ export class PartitionMailbox {
   private bytes = 0
   private peakRecords = 0
   private peakBytes = 0
+  private fetches = 0
   private pauses = 0
   private paused = false
   private holds = 0
@@ -125,6 +128,7 @@ export class PartitionMailbox {
       if (fresh.length === 0) return Effect.succeed(0)
       let bytes = 0
       for (const message of fresh) bytes += recordBytes(message)
+      this.fetches += 1
       this.records += fresh.length
       this.bytes += bytes
       this.peakRecords = Math.max(this.peakRecords, this.records)
@@ -190,6 +194,7 @@ export class PartitionMailbox {
       bytes: this.bytes,
       peakRecords: this.peakRecords,
       peakBytes: this.peakBytes,
+      fetches: this.fetches,
       pauses: this.pauses,
       paused: this.paused,
       nextOffset: this.nextOffset?.toString()

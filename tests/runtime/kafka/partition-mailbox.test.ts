@@ -30,7 +30,7 @@ describe("PartitionMailbox", () => {
     expect(calls).toEqual([])
     Effect.runSync(mailbox.accept(records(6, 6)))
     expect(calls).toEqual(["pause"])
-    expect(mailbox.status()).toMatchObject({ records: 12, peakRecords: 12, paused: true, pauses: 1 })
+    expect(mailbox.status()).toMatchObject({ records: 12, peakRecords: 12, fetches: 2, paused: true, pauses: 1 })
     Effect.runSync(mailbox.release(6, 60))
     expect(calls).toEqual(["pause"])
     Effect.runSync(mailbox.release(1, 10))
