@@ -33,8 +33,9 @@ const nextOffsetAfter = (records: ReadonlyArray<{ readonly message: KafkaMessage
  *
  * 1. writes the readings and sensors of every record in one transaction. A failure that is not
  *    the data's fault is retried (see `WriteFailureClass`) while the partition's fetching is
- *    held; one that the data causes splits the batch until each failing record is alone
- *    (`writeIsolatingRejections`), so the valid records are stored and only those are rejected;
+ *    paused. A failure that the data causes splits the batch until each failing record is alone
+ *    (`writeIsolatingRejections`), so the valid records are stored and only the failing ones
+ *    are rejected;
  * 2. sends the records that failed to decode or to write to the dead-letter topic, retrying
  *    until the broker acknowledges them;
  * 3. commits the offset after the batch's last record, so nothing is committed before it is

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 
-/** What `writeIsolatingRejections` stored and which items it could not store. */
+/** Result of `writeIsolatingRejections`: what it stored and which items it could not store. */
 export interface IsolatedWrite<T, E> {
   /** Sum of what the successful writes returned (rows, for the sensor data writer). */
   readonly written: number
@@ -16,8 +16,8 @@ export interface IsolatedWrite<T, E> {
  * items (it retries the others itself), and must write all of its items or none.
  *
  * The halves are written left before right, so items are stored in input order, as one write
- * would have stored them: with a later item overwriting an earlier one with the same key, the
- * result does not depend on where the splits fall. `k` rejected items out of `n` cost about
+ * would have stored them. When a later item overwrites an earlier one with the same key, the
+ * result therefore does not depend on where the splits fall. `k` rejected items out of `n` cost about
  * `2·k·log2(n)` writes, and the valid items are written once each.
  */
 export const writeIsolatingRejections = <T, E, R>(

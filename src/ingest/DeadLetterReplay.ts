@@ -6,7 +6,7 @@ import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
 import { readTopicToEnd } from "../runtime/kafka/TopicReader.ts"
 import { deadLetterHeaderPrefix, deadLetterHeaders } from "./DeadLetter.ts"
 
-/** Which dead letters `replayDeadLetters` re-publishes, and how. */
+/** Filter and mode of a `replayDeadLetters` run. */
 export interface ReplayOptions {
   readonly deadLetterTopic: string
   /** Consumer group that records how far the dead-letter topic has been replayed. */
@@ -23,7 +23,7 @@ export interface ReplayOptions {
   readonly dryRun: boolean
 }
 
-/** What a replay run did. */
+/** Counts of a replay run. */
 export interface ReplaySummary {
   /** Dead letters read. */
   readonly scanned: number
@@ -45,7 +45,7 @@ const headerText = (headers: IHeaders | undefined, name: string): string | undef
   return first === undefined ? undefined : first.toString()
 }
 
-/** The original headers of a dead letter: every header except the `dlq.*` ones the ingest job added. */
+/** Returns the original headers of a dead letter: every header except the `dlq.*` ones the ingest job added. */
 export const originalHeaders = (headers: IHeaders | undefined): IHeaders => {
   const kept: IHeaders = {}
   for (const name in headers) {

@@ -14,7 +14,7 @@ export interface Rejection {
 /**
  * One Kafka record after decoding: what it contributes to the database, and why it is
  * dead-lettered, if it is. A record with some invalid readings keeps its valid ones and is also
- * dead-lettered with the reasons of the others; a replay of that dead letter after a fix then
+ * dead-lettered with the reasons of the others. A replay of that dead letter after a fix then
  * stores the missing readings and rewrites the same values for the rest.
  */
 export interface DecodedRecord {

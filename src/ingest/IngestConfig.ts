@@ -3,9 +3,9 @@ import { readingsTopic, sensorsTopic } from "../domain/Message.ts"
 import { defaultTimestampRange, EpochMicros, formatEpochMicros, parseIsoInstant, type TimestampRange } from "../domain/Timestamp.ts"
 
 /**
- * What a reading does whose key (sensor, metric, instant) is already stored: `update` overwrites
- * the stored value, `ignore` keeps it. Within one batch the same rule holds, so the result does
- * not depend on how records were batched: with `update` the record with the later offset wins,
+ * Rule for a reading whose key (sensor, metric, instant) is already stored: `update` overwrites
+ * the stored value, `ignore` keeps it. Within one batch the same rule applies, so the result does
+ * not depend on how records were batched. With `update` the record with the later offset wins,
  * with `ignore` the earlier one.
  */
 export type OnConflict = "update" | "ignore"
@@ -19,9 +19,9 @@ export interface IngestConfig {
   readonly topicPartitions: number
   /** Write transactions running at once, over all partitions. */
   readonly writeConcurrency: number
-  /** Longest time a fetched record waits for more records before its batch is written, in milliseconds. */
+  /** Maximum time a fetched record waits for more records before its batch is written, in milliseconds. */
   readonly lingerMillis: number
-  /** A batch is written once it holds this many metric values; also the most rows of one insert statement. */
+  /** A batch is written once it contains this many metric values; also the maximum rows of one insert statement. */
   readonly batchMaxRows: number
   /** A batch is written once its records hold this many bytes. */
   readonly batchMaxBytes: number
@@ -31,12 +31,12 @@ export interface IngestConfig {
   readonly partitionMaxBytes: number
   /** Most bytes one fetch returns for one partition. */
   readonly fetchMaxBytes: number
-  /** Bytes the broker waits for before it answers a fetch. */
+  /** Bytes the broker waits for before it responds to a fetch. */
   readonly fetchMinBytes: number
-  /** Longest time the broker holds a fetch while fewer than `fetchMinBytes` are there, in milliseconds. */
+  /** Maximum time the broker waits to respond to a fetch while fewer than `fetchMinBytes` are there, in milliseconds. */
   readonly fetchMaxWaitMillis: number
   readonly onConflict: OnConflict
-  /** Longest wait for the partitions to write and commit what they hold, at shutdown and on a rebalance. */
+  /** Maximum wait for the partitions to write and commit the records they have taken, at shutdown and on a rebalance. */
   readonly shutdownTimeoutMillis: number
   /** First delay between attempts of a failed write, dead-letter send or commit; it doubles up to `retryMaxMillis`. */
   readonly retryInitialMillis: number

@@ -23,7 +23,7 @@ export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
    * The write side as a scoped layer: applies migrations, creates the input and dead-letter
    * topics when missing, then consumes readings and sensors with one worker per assigned
    * partition until the scope closes. Closing it stops fetching, lets every partition write and
-   * commit what it holds (at most `shutdownTimeoutMillis`), and leaves the consumer group.
+   * commit the records it has taken (at most `shutdownTimeoutMillis`), and leaves the consumer group.
    */
   static readonly layer = (config: IngestConfig) =>
     Layer.scoped(

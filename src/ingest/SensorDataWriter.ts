@@ -12,7 +12,7 @@ interface SensorDataColumns {
   readonly values: Array<number>
 }
 
-/** How `SensorDataWriter.write` treats keys that are already stored, and how large its statements get. */
+/** Conflict rule and statement size of `SensorDataWriter.write`. */
 export interface WriteOptions {
   readonly onConflict: OnConflict
   /** Most rows of one insert statement; a larger write takes several, all in its transaction. */
@@ -61,8 +61,8 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
     /**
      * Builds the rows of `readings`, one per key. A key may appear twice in one write (a device
      * retry, or two fetches combined), and one statement must not touch a row twice ("ON CONFLICT
-     * DO UPDATE cannot affect row a second time"), so the reading that `onConflict` keeps wins:
-     * the last one for `update`, the first one for `ignore`.
+     * DO UPDATE cannot affect row a second time"). So the reading that `onConflict` keeps wins,
+     * the last one for `update` and the first one for `ignore`.
      */
     const toColumns = (readings: ReadonlyArray<Reading>, onConflict: OnConflict): SensorDataColumns => {
       const rowIndex = new Map<string, number>()
@@ -121,7 +121,7 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
         }
       })
 
-    /** The ids of `readings` without a known row in `sensors`, ascending (a fixed lock order between transactions). */
+    /** Returns the ids of `readings` without a known row in `sensors`, ascending (a fixed lock order between transactions). */
     const unregisteredSensorIds = (readings: ReadonlyArray<Reading>): Array<number> => {
       const ids = new Set<number>()
       for (const reading of readings) if (!knownSensorIds.has(reading.sensorId)) ids.add(reading.sensorId)
@@ -152,7 +152,7 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
     /**
      * Stores readings and sensors in one transaction and returns the number of rows sent to
      * `sensor_data` (with `ignore`, rows already stored are among them). Sensors listed more than
-     * once keep their last version; sensor metadata always overwrites, whatever `onConflict` says.
+     * once keep their last version. Sensor metadata always overwrites, whatever `onConflict` is.
      */
     const write = Effect.fn("SensorDataWriter.write")(function*(
       readings: ReadonlyArray<Reading>,

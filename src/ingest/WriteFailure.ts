@@ -1,5 +1,5 @@
 /**
- * What a failed write means for the records in it.
+ * Class of a failed write, which decides what happens to the records in it.
  *
  * - `transient`: the database or the network is unavailable for a while (connection refused or
  *   reset, SQLSTATE classes 08 and 53, 57P…, 40001, 40P01, 55P03, 57014, a retriable Kafka
@@ -78,7 +78,7 @@ const causeChain = (error: unknown): Array<ErrorLink> => {
   return chain
 }
 
-/** The SQLSTATE of a failed statement (`23514`), from the driver error inside a `SqlError`, if there is one. */
+/** Returns the SQLSTATE of a failed statement (`23514`) from the driver error inside a `SqlError`, if there is one. */
 export const sqlStateOf = (error: unknown): string | undefined => {
   for (const link of causeChain(error)) {
     if (typeof link.code === "string" && sqlStatePattern.test(link.code)) return link.code

@@ -1,6 +1,6 @@
 import { Data } from "effect"
 
-/** The error itself and every error it wraps through `cause`, outermost first. */
+/** Returns the error and every error it wraps through `cause`, outermost first. */
 const causeChain = (error: unknown): Array<Record<string, unknown>> => {
   const chain: Array<Record<string, unknown>> = []
   let current: unknown = error
@@ -12,7 +12,7 @@ const causeChain = (error: unknown): Array<Record<string, unknown>> => {
 }
 
 /**
- * The Kafka protocol error type (`REBALANCE_IN_PROGRESS`, `ILLEGAL_GENERATION`, …) of a kafkajs
+ * Returns the Kafka protocol error type (`REBALANCE_IN_PROGRESS`, `ILLEGAL_GENERATION`, …) of a kafkajs
  * error or of an error it wraps. kafkajs wraps a protocol error that exhausted its own retries in
  * `KafkaJSNumberOfRetriesExceeded` or `KafkaJSNonRetriableError`, with the original as `cause`.
  */
@@ -36,7 +36,7 @@ const rebalanceErrorTypes = new Set([
   "FENCED_INSTANCE_ID"
 ])
 
-/** True when `error` (or an error it wraps) says that the consumer group is being rebalanced. */
+/** Returns true when `error` (or an error it wraps) reports that the consumer group is being rebalanced. */
 export const isRebalanceError = (error: unknown): boolean => {
   const type = kafkaErrorType(error)
   return type !== undefined && rebalanceErrorTypes.has(type)

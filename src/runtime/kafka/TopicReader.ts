@@ -6,7 +6,7 @@ import { KafkaError } from "./KafkaError.ts"
 /** Options of `readTopicToEnd`. */
 export interface TopicReadOptions {
   readonly topic: string
-  /** Consumer group whose committed offsets say where reading starts. */
+  /** Consumer group whose committed offsets mark where reading starts. */
   readonly groupId: string
   /** Commit the offset after each handled batch. Without it, the group's offsets stay as they were. */
   readonly commit: boolean
@@ -19,7 +19,7 @@ export interface ReadBatch {
   readonly messages: ReadonlyArray<KafkaMessage>
 }
 
-/** Longest wait for the consumer to leave the group and disconnect after reading. */
+/** Maximum wait for the consumer to leave the group and disconnect after reading. */
 const disconnectTimeout = Duration.seconds(10)
 
 const fail = (operation: string) => (cause: unknown) => new KafkaError({ operation, cause })
