@@ -92,6 +92,17 @@ export const readTopicToEnd = <E, R>(
       if (BigInt(batch.lastOffset()) + 1n >= end) remaining.delete(batch.partition)
       if (remaining.size === 0) await finish(Deferred.succeed(done, undefined))
     }
+    // Reading to the end needs every partition. Another member of the group would take some.
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assigned = new Set(event.payload.memberAssignment[options.topic] ?? [])
+      const missing = [...remaining.keys()].filter((partition) => !assigned.has(partition))
+      if (missing.length === 0 || finished) return
+      const error = new Error(
+        `group ${options.groupId} has another member reading ${options.topic}, which holds partitions ${missing.join(", ")}; ` +
+          "run one reader per group at a time"
+      )
+      void finish(Deferred.fail(done, fail(`read ${options.topic} as ${options.groupId}`)(error)))
+    })
     yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
