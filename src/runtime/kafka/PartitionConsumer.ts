@@ -18,7 +18,7 @@ export interface ConsumerOptions {
   readonly fetchMaxWaitMillis: number
   /** Bytes the broker waits for before it responds to a fetch (kafkajs `minBytes`). */
   readonly fetchMinBytes: number
-  /** Most bytes one fetch returns for one partition (kafkajs `maxBytesPerPartition`). */
+  /** Maximum bytes one fetch returns for one partition (kafkajs `maxBytesPerPartition`). */
   readonly fetchMaxBytesPerPartition: number
   readonly sessionTimeoutMillis: number
   /** Records and bytes of one partition fetched and not yet written, above which its fetching pauses. */
@@ -112,16 +112,15 @@ const disconnectTimeout = Duration.seconds(10)
  * Revocation: kafkajs has no revocation callback. It learns of a rebalance from a heartbeat,
  * stops fetching, waits for the running `eachBatch` calls, emits `REBALANCING` and joins again,
  * after which a commit under the old generation is rejected. So `eachBatch` sends the heartbeat
- * itself after queueing its records: when that heartbeat reports a rebalance, it asks every
- * worker to write and commit what it holds and returns only afterwards (at most
- * `drainTimeoutMillis`), which holds the rejoin back. When kafkajs's own heartbeat notices first
- * (between fetches, when no batch is being handled), the `REBALANCING` event asks for the same
- * flush without being able to wait for it; commits that arrive after the rejoin are rejected, and
- * the records are fetched again by whoever owns the partition next. Writes are idempotent, so
- * that costs time, not correctness.
+ * itself after queueing its records. When that heartbeat reports a rebalance, `eachBatch` asks
+ * every worker to write and commit the records it has taken, and returns only afterwards (at
+ * most `drainTimeoutMillis`), which holds the rejoin back. kafkajs's own heartbeat can notice
+ * first, after a batch without records. Then the `REBALANCING` event asks for the same flush but
+ * cannot wait for it, commits that arrive after the rejoin are rejected, and the partition's next
+ * owner fetches those records again. A worker with idempotent writes only writes them twice.
  *
  * Closing the scope stops fetching, waits up to `drainTimeoutMillis` for the workers to write and
- * commit what they hold, interrupts them, and leaves the group.
+ * commit the records they have taken, interrupts them, and leaves the group.
  */
 export const runPartitionConsumer = <E, R>(
   options: ConsumerOptions,
@@ -246,7 +245,7 @@ export const runPartitionConsumer = <E, R>(
       runFork(FiberMap.remove(workers, entry.key))
     }
 
-    /** Asks every worker to write and commit what it holds, and waits for them or for the timeout. */
+    /** Asks every worker to write and commit the records it has taken, and waits for them or for the timeout. */
     const drainAll = (reason: string, keepAlive: Effect.Effect<void>) =>
       Effect.gen(function*() {
         const owned = [...entries.values()]
