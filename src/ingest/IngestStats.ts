@@ -10,6 +10,8 @@ export interface IngestTotals {
   readonly batches: number
   /** Time spent handling the committed batches (decode, write, dead letters, commit), in milliseconds. */
   readonly busyMillis: number
+  /** When the earliest committed batch started, in milliseconds since 1970; undefined before the first commit. */
+  readonly firstBatchStartMillis: number | undefined
   /** When the first batch was committed, in milliseconds since 1970; undefined before it. */
   readonly firstCommitMillis: number | undefined
   /** When the latest batch was committed, in milliseconds since 1970; undefined before it. */
@@ -24,6 +26,7 @@ const zero: IngestTotals = {
   deadLetters: 0,
   batches: 0,
   busyMillis: 0,
+  firstBatchStartMillis: undefined,
   firstCommitMillis: undefined,
   lastCommitMillis: undefined
 }
@@ -34,7 +37,7 @@ export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/In
     const totals = yield* Ref.make(zero)
     return {
       /** Adds one committed batch. */
-      record: (batch: Omit<IngestTotals, "batches" | "firstCommitMillis" | "lastCommitMillis">) =>
+      record: (batch: Omit<IngestTotals, "batches" | "firstBatchStartMillis" | "firstCommitMillis" | "lastCommitMillis">) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(totals, (current) => ({
           records: current.records + batch.records,
           readings: current.readings + batch.readings,
@@ -43,6 +46,7 @@ export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/In
           deadLetters: current.deadLetters + batch.deadLetters,
           batches: current.batches + 1,
           busyMillis: current.busyMillis + batch.busyMillis,
+          firstBatchStartMillis: Math.min(current.firstBatchStartMillis ?? Infinity, now - batch.busyMillis),
           firstCommitMillis: current.firstCommitMillis ?? now,
           lastCommitMillis: now
         }))),
