@@ -21,6 +21,8 @@ export interface SimulatorOptions {
   readonly sensorsTopic?: string | undefined
   /** First sensor id; the fleet uses consecutive ids from here. */
   readonly firstSensorId?: number | undefined
+  /** Called after each send with the totals so far, for progress output. */
+  readonly onProgress?: ((progress: SimulatorSummary) => Effect.Effect<void>) | undefined
 }
 
 /** Totals of a simulator run. */
@@ -154,6 +156,9 @@ export const runSimulator = Effect.fn("Simulator.run")(function*(options: Simula
     if (batch.length > 0) {
       yield* producer.send(options.readingsTopic ?? readingsTopic, batch)
       messages += batch.length
+      if (options.onProgress !== undefined) {
+        yield* options.onProgress({ readings, messages, seconds: (Date.now() - started) / 1000 })
+      }
     }
     yield* Effect.sleep(tickMillis)
   }
