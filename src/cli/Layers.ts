@@ -1,15 +1,19 @@
 import { Config, Effect, Layer, Option } from "effect"
 import { LocalKafka } from "../../infra/kafka/LocalKafka.ts"
 import { ingestConfig } from "../ingest/IngestConfig.ts"
+import { IngestHealthChecks } from "../ingest/IngestHealth.ts"
 import { IngestJob } from "../ingest/IngestJob.ts"
 import { IngestStats } from "../ingest/IngestStats.ts"
 import { SensorDataWriter } from "../ingest/SensorDataWriter.ts"
+import { QueryHealthChecks } from "../query/QueryOperations.ts"
 import { QueryServer } from "../query/QueryServer.ts"
 import { Database } from "../runtime/database/Database.ts"
 import { httpServerLayerConfig } from "../runtime/http/HttpServerLayer.ts"
 import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
 import { brokersConfig, KafkaClient } from "../runtime/kafka/KafkaClient.ts"
 import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
+import { ConsumerProgress } from "../runtime/telemetry/ConsumerProgress.ts"
+import { HealthRegistry } from "../runtime/telemetry/Health.ts"
 
 const clientId = Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("sensor-logger"))
 
@@ -46,16 +50,33 @@ export const KafkaForTools = Layer.unwrapEffect(
   })
 )
 
-/** The write side on top of a Kafka client and a database: migrations, topics, the consumer. */
-export const IngestLive = Layer.unwrapEffect(Effect.map(ingestConfig, (config) => IngestJob.layer(config))).pipe(
-  Layer.provideMerge(Layer.mergeAll(SensorDataWriter.Default, KafkaProducer.layer, KafkaAdmin.layer, IngestStats.Default))
+/**
+ * The write side on top of a Kafka client and a database: migrations, topics, the consumer, and
+ * its readiness checks. `HealthRegistry.Default` is one layer value, so the ingest and query
+ * sides of one process share a registry.
+ */
+export const IngestLive = Layer.merge(
+  Layer.unwrapEffect(Effect.map(ingestConfig, (config) => IngestJob.layer(config))),
+  IngestHealthChecks
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      SensorDataWriter.Default,
+      KafkaProducer.layer,
+      KafkaAdmin.layer,
+      IngestStats.Default,
+      ConsumerProgress.Default,
+      HealthRegistry.Default
+    )
+  )
 )
 
-/** The read side on the HTTP address from `HTTP_HOST` and `HTTP_PORT`. */
-export const QueryLive = Layer.merge(
+/** The read side on the HTTP address from `HTTP_HOST` and `HTTP_PORT`, with the operations endpoints. */
+export const QueryLive = Layer.mergeAll(
   QueryServer,
+  QueryHealthChecks,
   Layer.scopedDiscard(Effect.addFinalizer(() => Effect.logInfo("Query service stopped")))
-).pipe(Layer.provideMerge(httpServerLayerConfig))
+).pipe(Layer.provideMerge(httpServerLayerConfig), Layer.provideMerge(HealthRegistry.Default))
 
 /**
  * The database of the query service: `QUERY_DATABASE_URL` when set (a read replica, say),
