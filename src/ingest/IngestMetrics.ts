@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics of the ingest job, recorded per batch (never per reading) by `IngestJob`.
- * Counters are labelled by topic; dead letters also by the tag of the error that rejected them.
+ * Counters are labelled by topic, and dead letters also by the tag of the error that rejected them.
  *
  * @module
  */

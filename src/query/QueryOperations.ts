@@ -1,7 +1,7 @@
 /**
  * Operations endpoints and readiness of the query service. The query server serves `/metrics`,
- * `/health/live` and `/health/ready` next to the API. The process is ready when its database
- * answers `select 1`.
+ * `/health/live` and `/health/ready` next to the API. The process is ready when a `select 1`
+ * on its database succeeds.
  *
  * @module
  */

@@ -128,7 +128,7 @@ export class ConsumerProgress extends Effect.Service<ConsumerProgress>()("sensor
           state.position = BigInt(nextOffset)
           state.lastProgressMillis = now
         }),
-      /** Records a consumer crash; `restart` tells whether kafkajs restarts the consumer. */
+      /** Records a consumer crash. `restart` is true when kafkajs restarts the consumer. */
       crashed: (restart: boolean, reason: string) =>
         Effect.gen(function*() {
           membership = restart ? { _tag: "Restarting", reason } : { _tag: "Stopped", reason }

@@ -11,7 +11,7 @@ import { integerSetting } from "../config/ConfigValues.ts"
 /** Outcome of one check: `up` or `down`, with details for the JSON body. */
 export interface CheckResult {
   readonly status: "up" | "down"
-  /** Why the check failed; present when `status` is `down`. */
+  /** Reason of the failure, present when `status` is `down`. */
   readonly error?: string | undefined
   readonly details?: Readonly<Record<string, unknown>> | undefined
 }
