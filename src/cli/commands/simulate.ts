@@ -2,7 +2,9 @@ import { Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option } from "effect"
 import { MetricList, runSimulator, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
+import { TracingLive } from "../../runtime/telemetry/Tracing.ts"
 import { KafkaForTools } from "../Layers.ts"
+import { commandSettings, serviceNames, validateSettings } from "../Settings.ts"
 
 const options = {
   sensors: Options.integer("sensors").pipe(Options.withDefault(10), Options.withDescription("Number of sensors")),
@@ -43,9 +45,11 @@ export const simulateCommand = Command.make("simulate", options, (args) =>
     }
     // Before connecting, so a bad option is reported even when no broker is running.
     yield* validateSimulatorOptions(simulatorOptions)
+    yield* validateSettings(commandSettings.tools(serviceNames.simulator))
     const summary = yield* runSimulator(simulatorOptions).pipe(
       Effect.provide(KafkaProducer.layer),
-      Effect.provide(KafkaForTools)
+      Effect.provide(KafkaForTools),
+      Effect.provide(TracingLive(serviceNames.simulator))
     )
     yield* Console.log(
       `Produced ${summary.readings} readings in ${summary.messages} messages in ${summary.seconds.toFixed(1)} s`

@@ -1,6 +1,13 @@
-import { Option } from "effect"
+import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { batchTraceOptions, formatTraceparent, parseTraceparent, traceParentFromHeaders } from "../../../src/runtime/telemetry/TraceContext.ts"
+import {
+  batchTraceOptions,
+  currentTraceHeaders,
+  formatTraceparent,
+  parseTraceparent,
+  traceParentFromHeaders,
+  TracingEnabled
+} from "../../../src/runtime/telemetry/TraceContext.ts"
 
 const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
 const spanId = "00f067aa0ba902b7"
@@ -76,5 +83,26 @@ describe("batch trace options", () => {
     expect(Option.isNone(options.parent)).toBe(true)
     expect(options.links).toEqual([])
     expect(options.tracedRecords).toBe(0)
+  })
+})
+
+describe("trace headers of outgoing records", () => {
+  it("are empty while tracing is off", () => {
+    const headers = Effect.runSync(currentTraceHeaders.pipe(Effect.withSpan("send")))
+    expect(headers).toEqual({})
+  })
+
+  it("carry the current span while tracing is on", () => {
+    const [headers, span] = Effect.runSync(
+      Effect.all([currentTraceHeaders, Effect.currentSpan]).pipe(
+        Effect.withSpan("send"),
+        Effect.provideService(TracingEnabled, true)
+      )
+    )
+    expect(headers).toEqual({ traceparent: `00-${span.traceId}-${span.spanId}-01` })
+  })
+
+  it("are empty without a span", () => {
+    expect(Effect.runSync(currentTraceHeaders.pipe(Effect.provideService(TracingEnabled, true)))).toEqual({})
   })
 })
