@@ -24,7 +24,8 @@ export const ingestCheckNames = {
   progress: "ingest.progress"
 } as const
 
-const consumerCheck = (progress: ConsumerProgress) =>
+/** Passes while the consumer is a member of its group. */
+export const consumerCheck = (progress: ConsumerProgress) =>
   Effect.map(progress.membership, (membership) => {
     switch (membership._tag) {
       case "Member":
@@ -38,7 +39,8 @@ const consumerCheck = (progress: ConsumerProgress) =>
     }
   })
 
-const progressCheck = (progress: ConsumerProgress, stallMillis: number) =>
+/** Passes unless a partition with lag has had no commit for longer than `stallMillis`. */
+export const progressCheck = (progress: ConsumerProgress, stallMillis: number) =>
   Effect.gen(function*() {
     const lags = yield* progress.lags
     const now = yield* Clock.currentTimeMillis
