@@ -2,14 +2,16 @@
  * Renders Effect's metric registry in the Prometheus text exposition format, version 0.0.4
  * (https://prometheus.io/docs/instrumenting/exposition_formats/).
  *
- * Effect counters become `counter`, gauges `gauge`, histograms `histogram` (cumulative
- * `_bucket{le}` series, `_sum`, `_count`) and summaries `summary` (`{quantile}`, `_sum`,
- * `_count`). A frequency becomes a `counter` with one series per observed value, in a `key`
- * label. Metrics that share a name and type form one family with one HELP and TYPE line.
+ * Incremental Effect counters become `counter`. Counters that may also go down (Effect's
+ * default, such as `effect_fiber_active`) become `gauge`, as do gauges. Histograms become
+ * `histogram` (cumulative `_bucket{le}` series, `_sum`, `_count`) and summaries `summary`
+ * (`{quantile}`, `_sum`, `_count`). A frequency becomes a `counter` with one series per observed
+ * value, in a `key` label. Metrics that share a name and type form one family with one HELP and
+ * TYPE line.
  *
  * @module
  */
-import { Effect, Metric, type MetricPair, MetricState, Option } from "effect"
+import { Effect, Metric, MetricKeyType, type MetricPair, MetricState, Option } from "effect"
 
 /** `Content-Type` of the text format. */
 export const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -62,8 +64,13 @@ export const formatSampleValue = (value: number | bigint): string => {
 const formatLabels = (labels: ReadonlyArray<readonly [string, string]>): string =>
   labels.length === 0 ? "" : `{${labels.map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",")}}`
 
-const familyType = (state: MetricState.MetricState.Untyped): FamilyType | undefined => {
-  if (MetricState.isCounterState(state) || MetricState.isFrequencyState(state)) return "counter"
+const familyType = (pair: MetricPair.MetricPair.Untyped): FamilyType | undefined => {
+  const state = pair.metricState
+  if (MetricState.isCounterState(state)) {
+    const keyType = pair.metricKey.keyType
+    return MetricKeyType.isCounterKey(keyType) && !keyType.incremental ? "gauge" : "counter"
+  }
+  if (MetricState.isFrequencyState(state)) return "counter"
   if (MetricState.isGaugeState(state)) return "gauge"
   if (MetricState.isHistogramState(state)) return "histogram"
   if (MetricState.isSummaryState(state)) return "summary"
@@ -109,7 +116,7 @@ const samplesOf = (
 export const renderPrometheusText = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
   const families = new Map<string, Family>()
   for (const pair of pairs) {
-    const type = familyType(pair.metricState)
+    const type = familyType(pair)
     if (type === undefined) continue
     const name = sanitizeMetricName(pair.metricKey.name)
     let family = families.get(name)

@@ -19,7 +19,7 @@ const family = (text: string, name: string) => {
 
 describe("Prometheus text rendering", () => {
   it("renders counters with HELP, TYPE and labels", async () => {
-    const counter = Metric.counter("test_render_requests_total", { description: "Requests seen.\nSecond line" })
+    const counter = Metric.counter("test_render_requests_total", { description: "Requests seen.\nSecond line", incremental: true })
     await Effect.runPromise(
       Effect.all([
         Metric.incrementBy(Metric.tagged(counter, "route", "/a"), 3),
@@ -96,11 +96,19 @@ describe("Prometheus text rendering", () => {
 
   it("escapes label values that the parser reads back unchanged", async () => {
     const value = `C:\\dir\\"quoted"\nnext`
-    const counter = Metric.counter("test_render_escapes_total").pipe(Metric.tagged("path", value))
+    const counter = Metric.counter("test_render_escapes_total", { incremental: true }).pipe(Metric.tagged("path", value))
     await Effect.runPromise(Metric.increment(counter))
     const text = await Effect.runPromise(prometheusSnapshot)
     expect(family(text, "test_render_escapes_total").metrics[0]?.labels).toEqual({ path: value })
     expect(escapeLabelValue(value)).toBe(`C:\\\\dir\\\\\\"quoted\\"\\nnext`)
+  })
+
+  it("types a counter that may decrease as a gauge", async () => {
+    const active = Metric.counter("test_render_active")
+    await Effect.runPromise(Effect.all([Metric.incrementBy(active, 3), Metric.incrementBy(active, -1)]))
+    const text = await Effect.runPromise(prometheusSnapshot)
+    expect(family(text, "test_render_active").type).toBe("GAUGE")
+    expect(family(text, "test_render_active").metrics).toEqual([{ value: "2" }])
   })
 
   it("sanitizes names and formats special values", () => {
@@ -115,7 +123,7 @@ describe("Prometheus text rendering", () => {
   })
 
   it("keeps one type per family when names collide", async () => {
-    const counter = Metric.counter("test_render_collision")
+    const counter = Metric.counter("test_render_collision", { incremental: true })
     const gauge = Metric.gauge("test_render_collision").pipe(Metric.tagged("kind", "gauge"))
     await Effect.runPromise(Effect.all([Metric.increment(counter), Metric.set(gauge, 5)]))
     const text = renderPrometheusText(await Effect.runPromise(Metric.snapshot))
