@@ -5,7 +5,6 @@
  *
  * @module
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
@@ -17,12 +16,39 @@ import {
   type Sampler,
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { routeDiagnostics } from "./DiagnosticLog.ts"
 import { TracingEnabled } from "./TraceContext.ts"
 import { type SamplerName, tracingConfig, type TracingSettings } from "./TracingConfig.ts"
 
 /** Version reported as `service.version`. */
 const serviceVersion = "0.1.0"
+
+const describeFailure = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+/** Maximum wait for the last spans to be exported when the layer is released. */
+const shutdownTimeout = Duration.seconds(3)
+
+/**
+ * The tracer provider, flushed and shut down on release. A failed final export is logged here,
+ * because the SDK reports it only by rejecting the flush.
+ */
+const tracerProvider = (processor: BatchSpanProcessor, sampler: Sampler) =>
+  Layer.scoped(
+    OtelTracer.OtelTracerProvider,
+    Effect.flatMap(OtelResource.Resource, (resource) =>
+      Effect.acquireRelease(
+        Effect.sync(() => new NodeTracerProvider({ resource, sampler, spanProcessors: [processor] })),
+        (provider) =>
+          Effect.tryPromise({ try: () => provider.forceFlush(), catch: describeFailure }).pipe(
+            Effect.zipRight(Effect.tryPromise({ try: () => provider.shutdown(), catch: describeFailure })),
+            Effect.interruptible,
+            Effect.timeoutFail({ duration: shutdownTimeout, onTimeout: () => `timed out after ${Duration.format(shutdownTimeout)}` }),
+            Effect.catchAll((error) => Effect.logWarning("Failed to export the last spans").pipe(Effect.annotateLogs({ error })))
+          )
+      ))
+  )
 
 /** Builds the sampler an `OTEL_TRACES_SAMPLER` name stands for. */
 export const makeSampler = (name: SamplerName, ratio: number): Sampler => {
@@ -57,9 +83,7 @@ export const tracingLayer = (settings: TracingSettings): Layer.Layer<never> =>
     onSome: (url) =>
       Layer.unwrapEffect(Effect.gen(function*() {
         const exporter = new OTLPTraceExporter({ url, headers: Redacted.value(settings.headers) })
-        const provider = NodeSdk.layerTracerProvider(new BatchSpanProcessor(exporter), {
-          sampler: makeSampler(settings.sampler, settings.samplerRatio)
-        })
+        const provider = tracerProvider(new BatchSpanProcessor(exporter), makeSampler(settings.sampler, settings.samplerRatio))
         const resource = OtelResource.layer({
           serviceName: settings.serviceName,
           serviceVersion,
@@ -68,10 +92,11 @@ export const tracingLayer = (settings: TracingSettings): Layer.Layer<never> =>
         yield* Effect.logInfo("Exporting traces over OTLP/HTTP").pipe(
           Effect.annotateLogs({ endpoint: url, serviceName: settings.serviceName, sampler: settings.sampler })
         )
+        // The diagnostics are installed first and removed last, so they cover the provider's whole life.
         return Layer.merge(
           OtelTracer.layer.pipe(Layer.provide(provider), Layer.provide(resource), Layer.discard),
           Layer.succeed(TracingEnabled, true)
-        )
+        ).pipe(Layer.provide(Layer.scopedDiscard(routeDiagnostics)))
       }))
   })
 
