@@ -54,6 +54,7 @@ describe("tracing over OTLP/HTTP", () => {
       const batch = batches[0]!
       expect(batch.traceId).toBe(producerTraceId)
       expect(batch.parentSpanId).toBe(producerSpanId)
+      expect(batch.traceState).toBe("vendor=abc")
       expect(batch.kind).toBe(spanKind.consumer)
       expect(batch.serviceName).toBe("sensor-logger-test")
       expect(batch.attributes["messaging.system"]).toBe("kafka")

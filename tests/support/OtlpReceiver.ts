@@ -17,6 +17,7 @@ interface OtlpSpan {
   readonly traceId: string
   readonly spanId: string
   readonly parentSpanId?: string
+  readonly traceState?: string
   readonly name: string
   readonly kind: number
   readonly attributes?: ReadonlyArray<KeyValue>
@@ -36,6 +37,8 @@ export interface ReceivedSpan {
   readonly traceId: string
   readonly spanId: string
   readonly parentSpanId: string | undefined
+  /** W3C `tracestate` of the span, empty when none. */
+  readonly traceState: string
   readonly name: string
   /** OTLP `SpanKind`: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   readonly kind: number
@@ -107,6 +110,7 @@ export const startOtlpReceiver = async (): Promise<OtlpReceiver> => {
               traceId: toHex(span.traceId)!,
               spanId: toHex(span.spanId)!,
               parentSpanId: toHex(span.parentSpanId),
+              traceState: span.traceState ?? "",
               name: span.name,
               kind: span.kind,
               attributes: attributesOf(span.attributes),
