@@ -1,7 +1,7 @@
 import { Config, ConfigError, Either } from "effect"
 import { readingsTopic, sensorsTopic } from "../domain/Message.ts"
-import { integerSetting } from "../runtime/config/ConfigValues.ts"
 import { defaultTimestampRange, EpochMicros, formatEpochMicros, parseIsoInstant, type TimestampRange } from "../domain/Timestamp.ts"
+import { integerSetting } from "../runtime/config/ConfigValues.ts"
 
 /** Settings of the ingest job; `IngestConfig.config` reads them from the environment. */
 export interface IngestConfig {
