@@ -3,9 +3,12 @@ import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
 import type { KafkaError } from "../runtime/kafka/KafkaError.ts"
 import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
 import { type PartitionBatch, processPartitionBatches } from "../runtime/kafka/PartitionBatches.ts"
+import { withBatchSpan } from "../runtime/telemetry/BatchSpan.ts"
+import { ConsumerProgress } from "../runtime/telemetry/ConsumerProgress.ts"
 import { toDeadLetterRecord } from "./DeadLetter.ts"
 import { chunkByRows, decodeBatch } from "./DecodedBatch.ts"
 import type { IngestConfig } from "./IngestConfig.ts"
+import { recordBatchCommitted, recordBatchFetched, recordBatchReassigned, recordDeadLetters, recordRetry } from "./IngestMetrics.ts"
 import { IngestStats } from "./IngestStats.ts"
 import { runMigrations } from "./Migrations.ts"
 import { SensorDataWriter } from "./SensorDataWriter.ts"
@@ -40,6 +43,7 @@ const withRetries = <A, E extends { readonly message: string; readonly cause?: u
     Effect.tapError((error) =>
       Effect.logWarning(`${step} failed, retrying`).pipe(
         Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, error: describeError(error) }),
+        Effect.zipRight(recordRetry(batch.topic, step)),
         Effect.zipRight(Effect.ignore(batch.heartbeat))
       )
     ),
@@ -51,12 +55,20 @@ const makeBatchHandler = (config: IngestConfig) =>
     const writer = yield* SensorDataWriter
     const producer = yield* KafkaProducer
     const stats = yield* IngestStats
+    const progress = yield* ConsumerProgress
     const topics = { readings: config.readingsTopic, sensors: config.sensorsTopic }
 
     return (batch: PartitionBatch) =>
       Effect.gen(function*() {
+        yield* progress.fetched(batch.topic, batch.partition, batch.firstOffset, batch.highWatermark)
+        yield* recordBatchFetched(batch.topic, batch.messages.length)
         const started = yield* Clock.currentTimeMillis
-        const decoded = decodeBatch(batch, topics, config.timestampRange)
+        const decoded = yield* Effect.sync(() => decodeBatch(batch, topics, config.timestampRange)).pipe(
+          Effect.tap((result) =>
+            Effect.annotateCurrentSpan({ readings: result.readings.length, deadLetters: result.deadLetters.length })
+          ),
+          Effect.withSpan("IngestJob.decode")
+        )
         let rows = 0
         const chunks = chunkByRows(decoded.readings, config.maxRows)
         if (chunks.length === 0 && decoded.sensors.length > 0) chunks.push([])
@@ -71,6 +83,7 @@ const makeBatchHandler = (config: IngestConfig) =>
             "Dead-letter send",
             producer.send(deadLetterTopic, decoded.deadLetters.map(toDeadLetterRecord))
           )
+          yield* recordDeadLetters(batch.topic, decoded.deadLetters)
           for (const letter of decoded.deadLetters) {
             yield* Effect.logWarning("Record sent to the dead-letter topic").pipe(
               Effect.annotateLogs({
@@ -86,15 +99,20 @@ const makeBatchHandler = (config: IngestConfig) =>
         }
         const reassigned = Effect.logInfo(
           "Partition was reassigned during the batch; its new owner resumes from the last commit"
-        ).pipe(Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, lastOffset: batch.lastOffset }))
+        ).pipe(
+          Effect.annotateLogs({ topic: batch.topic, partition: batch.partition, lastOffset: batch.lastOffset }),
+          Effect.zipRight(recordBatchReassigned(batch.topic))
+        )
         if (batch.isStale()) return yield* reassigned
         // A commit that fails because of a rebalance can never succeed, so retries stop once the
         // partition has moved. The new owner then fetches the records again and rewrites them.
         const committed = yield* withRetries(batch, "Commit", batch.commit, () => !batch.isStale()).pipe(
           Effect.as(true),
-          Effect.catchAll((error) => batch.isStale() ? Effect.as(reassigned, false) : Effect.fail(error))
+          Effect.catchAll((error) => batch.isStale() ? Effect.as(reassigned, false) : Effect.fail(error)),
+          Effect.withSpan("IngestJob.commit", { attributes: { "messaging.kafka.offset": batch.lastOffset } })
         )
         if (!committed) return
+        yield* progress.committed(batch.topic, batch.partition, (BigInt(batch.lastOffset) + 1n).toString())
         yield* stats.record({
           records: batch.messages.length,
           readings: decoded.readings.length,
@@ -103,15 +121,15 @@ const makeBatchHandler = (config: IngestConfig) =>
           deadLetters: decoded.deadLetters.length,
           busyMillis: (yield* Clock.currentTimeMillis) - started
         })
-        yield* Effect.annotateCurrentSpan({ readings: decoded.readings.length, rows, deadLetters: decoded.deadLetters.length })
+        const written = { readings: decoded.readings.length, rows, sensors: decoded.sensors.length }
+        yield* recordBatchCommitted(batch.topic, written, ((yield* Clock.currentTimeMillis) - started) / 1000)
+        yield* Effect.annotateCurrentSpan({ ...written, deadLetters: decoded.deadLetters.length })
       }).pipe(
-        Effect.withSpan("IngestJob.batch", {
-          attributes: {
-            "messaging.destination.name": batch.topic,
-            "messaging.destination.partition.id": batch.partition,
-            "messaging.batch.message_count": batch.messages.length,
-            "messaging.kafka.offset.last": batch.lastOffset
-          }
+        withBatchSpan(batch, config.groupId),
+        Effect.annotateLogs({
+          topic: batch.topic,
+          partition: batch.partition,
+          batch: `${batch.firstOffset}-${batch.lastOffset}`
         })
       )
   })

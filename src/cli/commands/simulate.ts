@@ -3,7 +3,9 @@ import { Console, Duration, Effect, Option } from "effect"
 import process from "node:process"
 import { MetricList, runSimulator, type SimulatorSummary, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
+import { TracingLive } from "../../runtime/telemetry/Tracing.ts"
 import { KafkaForTools } from "../Layers.ts"
+import { commandSettings, serviceNames, validateSettings } from "../Settings.ts"
 
 const options = {
   sensors: Options.integer("sensors").pipe(Options.withDefault(10), Options.withDescription("Number of sensors")),
@@ -62,9 +64,11 @@ export const simulateCommand = Command.make("simulate", options, (args) =>
     }
     // Before connecting, so a bad option is reported even when no broker is running.
     yield* validateSimulatorOptions(simulatorOptions)
+    yield* validateSettings(commandSettings.tools(serviceNames.simulator))
     const summary = yield* runSimulator(simulatorOptions).pipe(
       Effect.provide(KafkaProducer.layer),
-      Effect.provide(KafkaForTools)
+      Effect.provide(KafkaForTools),
+      Effect.provide(TracingLive(serviceNames.simulator))
     )
     if (process.stderr.isTTY) process.stderr.write("\n")
     yield* Console.log(

@@ -40,6 +40,7 @@ import * as Redacted from "effect/Redacted"
 import * as Path from "node:path"
 import * as Pg from "pg"
 import { EmbeddedDatabase, type EmbeddedDatabaseError, MEMORY_DATA_DIR } from "./EmbeddedDatabase.ts"
+import { serverPoolLayer } from "./ServerPool.ts"
 
 /** `application_name` reported to the server. PGlite ignores it. */
 export const APPLICATION_NAME = "sensor-logger"
@@ -228,7 +229,7 @@ const layerServer = (
     Effect.as(info)
   )
   return Layer.merge(
-    PgClient.layer({
+    serverPoolLayer({
       url: redactedUrl,
       maxConnections,
       applicationName: APPLICATION_NAME,

@@ -1,5 +1,6 @@
 import { Deferred, Effect, Exit, Queue, Runtime, type Scope, Stream } from "effect"
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs"
+import { ConsumerProgress } from "../telemetry/ConsumerProgress.ts"
 import { KafkaClient } from "./KafkaClient.ts"
 import { KafkaError } from "./KafkaError.ts"
 
@@ -8,8 +9,12 @@ export interface PartitionBatch {
   readonly topic: string
   readonly partition: number
   readonly messages: ReadonlyArray<KafkaMessage>
+  /** Offset of the first record in `messages`. */
+  readonly firstOffset: string
   /** Offset of the last record in `messages`. */
   readonly lastOffset: string
+  /** The partition's high watermark when the batch was fetched: the offset after its newest record. */
+  readonly highWatermark: string
   /** Keeps the group membership alive during a long write or retry. */
   readonly heartbeat: Effect.Effect<void, KafkaError>
   /** Commits the offset after `lastOffset`, so a restarted consumer resumes behind this batch. */
@@ -45,7 +50,9 @@ const toPartitionBatch = (consumer: Consumer, payload: EachBatchPayload): Partit
     topic: batch.topic,
     partition: batch.partition,
     messages: batch.messages,
+    firstOffset: batch.firstOffset() ?? lastOffset,
     lastOffset,
+    highWatermark: batch.highWatermark,
     heartbeat: Effect.tryPromise({
       try: () => payload.heartbeat(),
       catch: (cause) => new KafkaError({ operation: "heartbeat", cause })
@@ -79,9 +86,10 @@ export const processPartitionBatches = <E, R>(
   options: ConsumerOptions,
   handle: (batch: PartitionBatch) => Effect.Effect<void, E, R>,
   shutdownTimeout: `${number} seconds` = "30 seconds"
-): Effect.Effect<Effect.Effect<never, KafkaError>, KafkaError, KafkaClient | Scope.Scope | R> =>
+): Effect.Effect<Effect.Effect<never, KafkaError>, KafkaError, KafkaClient | ConsumerProgress | Scope.Scope | R> =>
   Effect.gen(function*() {
     const { kafka } = yield* KafkaClient
+    const progress = yield* ConsumerProgress
     const runtime = yield* Effect.runtime<never>()
     const pending = yield* Queue.bounded<PendingBatch>(options.concurrency)
     const stopped = yield* Deferred.make<never, KafkaError>()
@@ -118,6 +126,7 @@ export const processPartitionBatches = <E, R>(
       Runtime.runFork(runtime)(
         log.pipe(
           Effect.annotateLogs({ groupId: event.payload.groupId, restart: event.payload.restart }),
+          Effect.zipRight(progress.crashed(event.payload.restart, String(event.payload.error))),
           Effect.zipRight(
             event.payload.restart
               ? Effect.void
@@ -134,7 +143,7 @@ export const processPartitionBatches = <E, R>(
             memberId: event.payload.memberId,
             assignment: JSON.stringify(event.payload.memberAssignment)
           })
-        )
+        ).pipe(Effect.zipRight(progress.assigned(event.payload.memberId, event.payload.memberAssignment)))
       )
     })
 
