@@ -22,7 +22,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
-ENV NODE_ENV=production
 WORKDIR /app
 # Code and packages stay owned by root, so the service user cannot change them.
 COPY --from=deps /app/node_modules ./node_modules
