@@ -95,6 +95,7 @@ const pairValues = (text: string): Array<string> =>
  */
 export const configuredSecrets: Effect.Effect<ReadonlyArray<string>> = Effect.gen(function*() {
   const read = (name: string) =>
+    // config-scan: reread (each variable is declared by the reader of its setting)
     Config.string(name).pipe(Config.option, Effect.orElseSucceed(() => Option.none<string>()), Effect.map(Option.getOrUndefined))
   const secrets: Array<string> = []
   for (const name of urlSecretVariables) {

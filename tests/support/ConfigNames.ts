@@ -30,7 +30,8 @@ const configDeclarations = "/effect/dist/dts/Config.d.ts"
  * `Config.literal(...)("LOG_FORMAT")` and any other call whose signature, declared in effect's
  * `Config` module, has a parameter called `name`. A name that arrives through a parameter of a
  * local helper (`positiveInt(name, fallback)`) is followed to the helper's call sites and to the
- * parameter's default value. Anything else (a computed name, `Config.nested`) goes into `unresolved`.
+ * parameter's default value. Anything else (a computed name, `Config.nested`) goes into `unresolved`,
+ * except calls marked with a `config-scan: reread` comment on one of the two lines above.
  */
 export const collectConfigNames = (typescript: TypeScriptProject, files: ReadonlyArray<SourceFile>): ConfigNames => {
   const { project } = typescript
@@ -99,6 +100,17 @@ export const collectConfigNames = (typescript: TypeScriptProject, files: Readonl
     }
   }
 
+  /**
+   * True for a call on a line after a `config-scan: reread` comment: code that reads again a
+   * variable declared by its own reader (to report its raw value, say) and declares no setting.
+   */
+  const isMarkedReread = (call: CallExpression) => {
+    const file = call.getSourceFile()
+    const { line } = file.getLineAndCharacterOfPosition(call.getStart(file))
+    const lines = file.text.split("\n")
+    return [lines[line - 1], lines[line - 2]].some((text) => text?.includes("config-scan: reread") === true)
+  }
+
   const isNestedCall = (call: CallExpression) =>
     isPropertyAccessExpression(call.expression) && call.expression.name.text === "nested"
 
@@ -109,6 +121,7 @@ export const collectConfigNames = (typescript: TypeScriptProject, files: Readonl
       if (signature?.declaration?.path.endsWith(configDeclarations) !== true) return
       const nameIndexes = signature.getParameters().flatMap((parameter, index) => parameter.name === "name" ? [index] : [])
       if (nameIndexes.length === 0) return
+      if (isMarkedReread(node)) return
       if (isNestedCall(node)) {
         unresolved.push(`${locationOf(node)}: Config.nested prefixes the names inside it, which this scan does not follow`)
         return

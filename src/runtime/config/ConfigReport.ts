@@ -59,6 +59,7 @@ export const configProblems = (error: ConfigError.ConfigError): Effect.Effect<Re
       seen.add(key)
       const raw = variable === ""
         ? Option.none<string>()
+        // config-scan: reread (the failing setting's own reader declares the variable)
         : yield* Config.string(variable).pipe(Config.option, Effect.orElseSucceed(() => Option.none<string>()))
       problems.push({
         variable,
