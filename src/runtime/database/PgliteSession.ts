@@ -1,8 +1,8 @@
 /**
- * The single backend session of a PGlite instance, as the connections that
- * share it see it: the protocol calls they make, the lease that gives one of
- * them the session at a time, and the transaction state each one tracks so
- * that the session can be handed on idle.
+ * The single backend session of a PGlite instance, shared by several
+ * connections. This module has the protocol calls they make and the lease
+ * that gives one of them the session at a time. It also tracks each
+ * connection's transaction state, so that the session is handed on idle.
  *
  * @module
  */

@@ -1,8 +1,8 @@
 /**
  * The parts of the PostgreSQL frontend/backend protocol (version 3.0) that
- * this project reads and writes itself: framing the byte stream a client
- * sends into messages, scanning backend responses for the transaction status,
- * and encoding the few messages that PGlite does not produce for us.
+ * this project reads and writes itself. It frames the byte stream a client
+ * sends into messages and scans backend responses for the transaction
+ * status. It also encodes the few messages that PGlite does not produce.
  *
  * @module
  */
@@ -301,7 +301,7 @@ export const encodeReadyForQuery = (status: "I" | "T" | "E"): Buffer => encodeBa
 
 /** Fields of an ErrorResponse that this project sends. */
 export interface ErrorFields {
-  /** `ERROR` or `FATAL`; `FATAL` tells the client that the server closes the connection. */
+  /** `ERROR`, or `FATAL` when the server closes the connection after the message. */
   readonly severity: "ERROR" | "FATAL"
   /** Five-character SQLSTATE, for example `08P01` (protocol_violation). */
   readonly code: string
