@@ -4,6 +4,7 @@ import { replayCommand } from "./cli/commands/replay.ts"
 import { KafkaForTools } from "./cli/Layers.ts"
 import { KafkaProducer } from "./runtime/kafka/KafkaProducer.ts"
 import { allInOneCommand, ingestCommand, queryCommand } from "./cli/commands/services.ts"
+import { databaseServerCommand } from "./cli/commands/databaseServer.ts"
 import { simulateCommand } from "./cli/commands/simulate.ts"
 import { startCommand } from "./cli/commands/start.ts"
 import { LoggingLive } from "./runtime/Logging.ts"
@@ -16,6 +17,7 @@ const sensorLogger = Command.make("sensor-logger").pipe(
     allInOneCommand,
     ingestCommand,
     queryCommand,
+    databaseServerCommand,
     simulateCommand,
     replayCommand.pipe(Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools))))
   ])
