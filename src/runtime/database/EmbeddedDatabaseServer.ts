@@ -26,6 +26,7 @@
  *
  * @module
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Config from "effect/Config"
 import * as Data from "effect/Data"
@@ -213,14 +214,14 @@ export const makeEmbeddedDatabaseServer = (
             message: `The embedded database failed to run a message of client ${processId}: ${messageOf(cause)}`,
             cause
           })
-          runLog(Effect.logError(error.message, cause).pipe(Effect.annotateLogs(annotations)))
+          runLog(Effect.logError(error.message, Cause.die(cause)).pipe(Effect.annotateLogs(annotations)))
           Deferred.unsafeDone(failed, Effect.fail(error))
         },
         onSessionResetError: (cause) =>
           runLog(
             Effect.logWarning(
               "Failed to roll back the transaction of a closed client; the next client may start inside it",
-              cause
+              Cause.die(cause)
             ).pipe(Effect.annotateLogs(annotations))
           ),
         onClose: () => {
