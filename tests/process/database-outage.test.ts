@@ -9,10 +9,11 @@ import {
   freshNames,
   ingestEnvironment,
   ReadingsProducer,
-  stableMembers,
+  STARTUP_TIMEOUT_MS,
   startDatabaseServer,
   storedReadings,
   testKafka,
+  waitForMembers,
   waitUntil
 } from "../support/ProcessPipeline.ts"
 
@@ -39,14 +40,14 @@ describe("database outage", () => {
 
     const database = await startDatabaseServer(group, "database", dataDir)
     const ingest = group.start("ingest", ["ingest"], ingestEnvironment(names, database.url))
-    await waitUntil("the ingest process to join its group", () => stableMembers(admin, names.groupId), (n) => n === 1, 45_000, () => group.tails())
+    await waitForMembers(admin, names.groupId, 1, STARTUP_TIMEOUT_MS, () => group.tails())
 
     await device.send(100, 10)
     await waitUntil(
       "the first readings to be stored",
       () => storedReadings(database.url),
       (stored) => stored?.readings === device.produced,
-      30_000,
+      60_000,
       () => group.tails()
     )
 
@@ -67,7 +68,7 @@ describe("database outage", () => {
       "every reading to be stored",
       () => storedReadings(restarted.url),
       (value) => value !== undefined && value.readings >= device.produced,
-      45_000,
+      90_000,
       () => group.tails()
     )
     const lag = await waitUntil(
@@ -83,5 +84,5 @@ describe("database outage", () => {
     expect(stored!.temperatureSum).toBe(device.temperatureSum)
     expect(lag).toBe(0)
     expect(ingest.running).toBe(true)
-  }, 90_000)
+  }, 240_000)
 })

@@ -8,6 +8,7 @@ import {
   freshNames,
   ingestEnvironment,
   ReadingsProducer,
+  STARTUP_TIMEOUT_MS,
   startDatabaseServer,
   storedReadings,
   storedRows,
@@ -49,7 +50,7 @@ describe("ingest killed mid-batch", () => {
       "the first rows of the backlog",
       () => storedRows(database.url),
       (rows) => rows !== undefined && rows > 0,
-      45_000,
+      STARTUP_TIMEOUT_MS,
       () => group.tails()
     )
     first.kill("SIGKILL")
@@ -64,7 +65,7 @@ describe("ingest killed mid-batch", () => {
       "the group to commit to the end of the topic",
       () => consumerLag(admin, names.groupId, names.readingsTopic),
       (value) => value === 0,
-      75_000,
+      120_000,
       () => group.tails()
     )
     const stored = await storedReadings(database.url)
@@ -73,5 +74,5 @@ describe("ingest killed mid-batch", () => {
     expect(stored?.readings).toBe(device.produced)
     expect(stored?.rows).toBe(2 * device.produced)
     expect(stored?.temperatureSum).toBe(device.temperatureSum)
-  }, 150_000)
+  }, 240_000)
 })

@@ -17,6 +17,8 @@ export interface LogLine {
   readonly message: string
   readonly level: string
   readonly annotations: Readonly<Record<string, unknown>>
+  /** The rendered cause of an error line, or "". */
+  readonly cause: string
 }
 
 /** How a child process ended. */
@@ -27,17 +29,24 @@ export interface ProcessExit {
 
 const parseLogLine = (text: string): LogLine => {
   try {
-    const parsed = JSON.parse(text) as { message?: unknown; logLevel?: unknown; annotations?: unknown; timestamp?: unknown }
+    const parsed = JSON.parse(text) as {
+      message?: unknown
+      logLevel?: unknown
+      annotations?: unknown
+      timestamp?: unknown
+      cause?: unknown
+    }
     return {
       timestamp: typeof parsed.timestamp === "string" ? parsed.timestamp : new Date().toISOString(),
       message: Array.isArray(parsed.message) ? parsed.message.map(String).join(" ") : String(parsed.message),
       level: String(parsed.logLevel),
       annotations: typeof parsed.annotations === "object" && parsed.annotations !== null
         ? parsed.annotations as Record<string, unknown>
-        : {}
+        : {},
+      cause: typeof parsed.cause === "string" ? parsed.cause : ""
     }
   } catch {
-    return { timestamp: new Date().toISOString(), message: text, level: "raw", annotations: {} }
+    return { timestamp: new Date().toISOString(), message: text, level: "raw", annotations: {}, cause: "" }
   }
 }
 
@@ -104,7 +113,9 @@ export class SensorLoggerProcess {
   /** The last `count` lines of output, for failure messages. */
   tail(count = 25): string {
     return this.lines.slice(-count).map((line) =>
-      `  ${line.timestamp} [${this.name}] ${line.level} ${line.message} ${JSON.stringify(line.annotations)}`
+      `  ${line.timestamp} [${this.name}] ${line.level} ${line.message} ${JSON.stringify(line.annotations)}${
+        line.cause === "" ? "" : `\n    ${line.cause.split("\n").slice(0, 8).join("\n    ")}`
+      }`
     ).join("\n")
   }
 
@@ -112,7 +123,7 @@ export class SensorLoggerProcess {
    * Resolves with the first log line that satisfies `matches`, including lines printed before the
    * call. Rejects when the process exits first or after `timeoutMs`.
    */
-  waitForLog(matches: (line: LogLine) => boolean, description: string, timeoutMs = 45_000): Promise<LogLine> {
+  waitForLog(matches: (line: LogLine) => boolean, description: string, timeoutMs = 60_000): Promise<LogLine> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const found = this.lines.find(matches)

@@ -12,6 +12,13 @@ import * as Pg from "pg"
 import { inject } from "vitest"
 import type { ProcessGroup, SensorLoggerProcess } from "./ChildProcesses.ts"
 
+/**
+ * Time allowed for a child to start: the process boot (tsx compiles the sources) and, for the
+ * database server, opening PGlite. Measured here at 5 to 15 s on an idle 2-core machine and
+ * above 30 s when other work loads it.
+ */
+export const STARTUP_TIMEOUT_MS = 90_000
+
 /** Bootstrap servers of the test broker, as a `KAFKA_BROKERS` value. */
 export const kafkaBrokers = (): string => inject("kafkaBrokers")
 
@@ -52,7 +59,11 @@ export const startDatabaseServer = async (
     DATABASE_SERVER_HOST: "127.0.0.1",
     DATABASE_SERVER_PORT: String(port)
   })
-  const ready = await child.waitForLog((line) => typeof line.annotations["url"] === "string", "its postgres:// URL")
+  const ready = await child.waitForLog(
+    (line) => typeof line.annotations["url"] === "string",
+    "its postgres:// URL",
+    STARTUP_TIMEOUT_MS
+  )
   const url = String(ready.annotations["url"])
   return { process: child, url, port: Number(new URL(url).port) }
 }
@@ -71,13 +82,31 @@ export const ingestEnvironment = (names: PipelineNames, databaseUrl: string, ext
 /** Starts `query` on the database at `databaseUrl` with a free HTTP port and returns its base URL. */
 export const startQuery = async (group: ProcessGroup, name: string, databaseUrl: string) => {
   const child = group.start(name, ["query"], { DATABASE_URL: databaseUrl, HTTP_HOST: "127.0.0.1", HTTP_PORT: "0" })
-  const listening = await child.waitForLog((line) => /^Listening on http:\/\//.test(line.message), "its HTTP address")
+  const listening = await child.waitForLog(
+    (line) => /^Listening on http:\/\//.test(line.message),
+    "its HTTP address",
+    STARTUP_TIMEOUT_MS
+  )
   return { process: child, baseUrl: listening.message.replace(/^Listening on /, "").replace(/\/$/, "") }
 }
 
-/** Creates `topic` with `partitions` partitions and waits for their leaders. */
+/**
+ * Creates `topic` with `partitions` partitions and waits until every partition has a leader. It
+ * polls the metadata itself, because on a loaded broker kafkajs's `waitForLeaders` can fail with
+ * "This server does not host this topic-partition" before the new topic reaches the metadata.
+ */
 export const createTopic = async (admin: Admin, topic: string, partitions: number): Promise<void> => {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false })
+  await waitUntil(
+    `leaders of the ${partitions} partitions of ${topic}`,
+    () =>
+      admin.fetchTopicMetadata({ topics: [topic] }).then(
+        (metadata) => metadata.topics[0]?.partitions.filter((partition) => partition.leader >= 0).length ?? 0,
+        () => 0
+      ),
+    (leaders) => leaders === partitions,
+    30_000
+  )
 }
 
 /** First reading time, in Unix seconds. Every reading gets its own second after it, so keys never repeat. */
@@ -186,7 +215,10 @@ export const storedReadings = async (databaseUrl: string): Promise<StoredReading
   }
 }
 
-/** Rows in `sensor_data`, or undefined while the database or its schema is not there. A cheaper probe than {@link storedReadings}. */
+/**
+ * Rows in `sensor_data`, or undefined while the database or its schema is not there. It is a
+ * cheaper probe than {@link storedReadings}, which counts distinct keys.
+ */
 export const storedRows = async (databaseUrl: string): Promise<number | undefined> => {
   const client = new Pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 })
   client.on("error", () => undefined)
@@ -236,8 +268,25 @@ export const waitUntil = async <A>(
     last = await probe()
     if (done(last)) return last
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}; last value ${JSON.stringify(last)}\n${context()}`)
+      const lastValue = JSON.stringify(last)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}; last value ${lastValue}\n${context()}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }
+
+/** Waits until the consumer group is stable with `count` members. */
+export const waitForMembers = (
+  admin: Admin,
+  groupId: string,
+  count: number,
+  timeoutMs: number,
+  context: () => string
+): Promise<number> =>
+  waitUntil(
+    `${count} stable members in group ${groupId}`,
+    () => stableMembers(admin, groupId),
+    (members) => members === count,
+    timeoutMs,
+    context
+  )
