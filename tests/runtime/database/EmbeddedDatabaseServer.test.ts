@@ -244,6 +244,29 @@ layer(ServerLayer, { timeout: 120_000, excludeTestServices: true })("EmbeddedDat
       expect(result.total).toBe((20_000 * 20_001) / 4)
     }))
 
+  it.effect("rejects COPY FROM STDIN without crashing", () =>
+    Effect.gen(function*() {
+      const { url } = yield* EmbeddedDatabaseServer
+      yield* Effect.promise(() =>
+        withPgClient(url, async (client) => {
+          await client.query("create table copied (id int)")
+          await client.query("begin")
+          await client.query("insert into copied values (1)")
+          const rejected = await client.query("copy copied from stdin").then(() => undefined, (error: Pg.DatabaseError) => error)
+          expect(rejected?.code).toBe("0A000")
+          expect(rejected?.message).toMatch(/COPY FROM STDIN is not supported/)
+          // The error aborts the transaction, as any other error does.
+          const aborted = await client.query("select 1").then(() => undefined, (error: Pg.DatabaseError) => error)
+          expect(aborted?.code).toBe("25P02")
+          await client.query("rollback")
+
+          const copiedOut = await client.query("copy (select 1) to stdout")
+          expect(copiedOut.command).toBe("COPY")
+          expect((await client.query("select count(*)::int as n from copied")).rows[0].n).toBe(0)
+        })
+      )
+    }))
+
   it.effect("answers startup with parameters and a key", () =>
     Effect.gen(function*() {
       const { port } = yield* EmbeddedDatabaseServer
