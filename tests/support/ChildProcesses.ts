@@ -110,7 +110,7 @@ export class SensorLoggerProcess {
     return this.#exit === undefined
   }
 
-  /** The last `count` lines of output, for failure messages. */
+  /** Returns the last `count` lines of output, for failure messages. */
   tail(count = 25): string {
     return this.lines.slice(-count).map((line) =>
       `  ${line.timestamp} [${this.name}] ${line.level} ${line.message} ${JSON.stringify(line.annotations)}${
@@ -180,7 +180,7 @@ export class ProcessGroup {
     return child
   }
 
-  /** Output tails of every process started, for failure messages. */
+  /** Returns the output tails of every process started, for failure messages. */
   tails(count = 15): string {
     return this.#processes.map((child) => child.tail(count)).join("\n")
   }

@@ -2,7 +2,7 @@
  * The pipeline as separate processes, for process-level tests: a `database-server`, `ingest` and
  * `query` children configured through environment variables only, a device that produces
  * readings in the original format, and checks through Kafka's admin API and SQL. Nothing here
- * imports the ingest or query code, so the tests see only what an operator sees.
+ * imports the ingest or query code, so the tests check only what an operator can observe.
  */
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
