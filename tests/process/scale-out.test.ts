@@ -26,7 +26,7 @@ afterEach(async () => {
 
 const SENSORS = 24
 
-/** Requests both query processes must answer alike. */
+/** Requests sent to both query processes, whose responses must be equal. */
 const REQUESTS = [
   "/v1/sensors?page_size=1000",
   "/v1/sensor-data?page_size=500",
