@@ -21,6 +21,8 @@
  *   runs each statement to completion on the server's thread;
  * - a client that holds a transaction open and waits for a statement on
  *   another connection of the same server waits forever;
+ * - startup parameters other than `application_name` are ignored, because
+ *   applying them would change the session of every client;
  * - `COPY ... FROM STDIN` fails with SQLSTATE 0A000, because it would crash
  *   this PGlite build (see `CopyFromStdin.ts`). Should the instance fail in
  *   another way, `failed` fails.
