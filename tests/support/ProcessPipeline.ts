@@ -76,6 +76,9 @@ export const ingestEnvironment = (names: PipelineNames, databaseUrl: string, ext
   KAFKA_SENSORS_TOPIC: names.sensorsTopic,
   KAFKA_GROUP_ID: names.groupId,
   INGEST_LINGER_MS: "50",
+  // The ingest command may serve metrics and health on INGEST_HTTP_PORT (9464 by default); port 0
+  // lets several ingest processes and tests share one host.
+  INGEST_HTTP_PORT: "0",
   ...extra
 })
 
