@@ -17,7 +17,8 @@ export class KafkaAdmin extends Context.Tag("sensor-logger/KafkaAdmin")<
   {
     /**
      * Creates those of `topics` that do not exist, with `partitions` partitions and the broker's
-     * default replication factor, and waits until the broker's metadata lists every one of them.
+     * default replication factor, then fetches their metadata. Retriable errors of either step
+     * are retried for 25.4 s at most.
      */
     readonly ensureTopics: (topics: ReadonlyArray<string>, partitions: number) => Effect.Effect<void, KafkaError>
   }
