@@ -2,6 +2,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { ConfigError, Effect, Layer } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
 import { allInOneCommand, ingestCommand, queryCommand } from "./cli/commands/services.ts"
+import { databaseServerCommand } from "./cli/commands/databaseServer.ts"
 import { simulateCommand } from "./cli/commands/simulate.ts"
 import { startCommand } from "./cli/commands/start.ts"
 import { KafkaForTools } from "./cli/Layers.ts"
@@ -22,6 +23,7 @@ const sensorLogger = Command.make("sensor-logger").pipe(
     allInOneCommand,
     ingestCommand,
     queryCommand,
+    databaseServerCommand,
     simulateCommand,
     replayCommand.pipe(
       Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools))),

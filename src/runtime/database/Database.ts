@@ -89,16 +89,19 @@ const databaseUrlConfig: Config.Config<Option.Option<Redacted.Redacted>> = Confi
   Config.withDefault(Option.none())
 )
 
+/** `DATA_DIR`, default `./data`: the directory under which the embedded database lives. */
+export const dataDirConfig: Config.Config<string> = Config.string("DATA_DIR").pipe(
+  Config.validate({
+    message: "DATA_DIR must not be empty. Set it to a directory path, or unset it to use ./data",
+    validation: (value) => value.trim() !== ""
+  }),
+  Config.withDefault("./data")
+)
+
 /** Environment settings of the database: `DATABASE_URL`, `DATA_DIR`, `DATABASE_MAX_CONNECTIONS`. */
 export const DatabaseConfig: Config.Config<DatabaseSettings> = Config.all({
   url: databaseUrlConfig,
-  dataDir: Config.string("DATA_DIR").pipe(
-    Config.validate({
-      message: "DATA_DIR must not be empty. Set it to a directory path, or unset it to use ./data",
-      validation: (value) => value.trim() !== ""
-    }),
-    Config.withDefault("./data")
-  ),
+  dataDir: dataDirConfig,
   maxConnections: Config.integer("DATABASE_MAX_CONNECTIONS").pipe(
     Config.validate({
       message: "DATABASE_MAX_CONNECTIONS must be an integer of at least 1",
