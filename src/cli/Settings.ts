@@ -10,7 +10,8 @@ import { healthConfig } from "../runtime/telemetry/Health.ts"
 import { ingestConfig } from "../ingest/IngestConfig.ts"
 import { stallTimeoutConfig } from "../ingest/IngestHealth.ts"
 import { ingestHttpConfig } from "../ingest/IngestOperationsServer.ts"
-import { DatabaseConfig } from "../runtime/database/Database.ts"
+import { DatabaseConfig, dataDirConfig } from "../runtime/database/Database.ts"
+import { databaseServerConfig } from "../runtime/database/EmbeddedDatabaseServer.ts"
 import { httpServerConfig } from "../runtime/http/HttpServerLayer.ts"
 import { brokersConfig, clientIdConfig, kafkaSecurityConfig, requiredBrokersConfig } from "../runtime/kafka/KafkaClient.ts"
 import { loggingConfig } from "../runtime/Logging.ts"
@@ -41,6 +42,7 @@ export const commandSettings = {
   ingest: [...common(serviceNames.ingest), requiredBrokersConfig, ingestHttpConfig, ...ingestSide],
   query: [...common(serviceNames.query), ...querySide],
   allInOne: [...common(serviceNames.allInOne), Config.option(brokersConfig()), localBrokerPortConfig, ...ingestSide, ...querySide],
+  databaseServer: [loggingConfig, dataDirConfig, databaseServerConfig],
   tools: (serviceName: string) => [...common(serviceName), Config.option(brokersConfig())]
 } as const
 

@@ -2,6 +2,7 @@ import { Command } from "@effect/cli"
 import { Effect } from "effect"
 import { dataDirConfig, embeddedDataDir } from "../../runtime/database/Database.ts"
 import { databaseServerConfig, makeEmbeddedDatabaseServer } from "../../runtime/database/EmbeddedDatabaseServer.ts"
+import { commandSettings, validateSettings } from "../Settings.ts"
 
 /**
  * `sensor-logger database-server`: the embedded TimescaleDB of `${DATA_DIR}/timescaledb` served
@@ -10,6 +11,7 @@ import { databaseServerConfig, makeEmbeddedDatabaseServer } from "../../runtime/
  */
 export const databaseServerCommand = Command.make("database-server", {}, () =>
   Effect.gen(function*() {
+    yield* validateSettings(commandSettings.databaseServer)
     const dataDir = embeddedDataDir(yield* dataDirConfig)
     const address = yield* databaseServerConfig
     const server = yield* makeEmbeddedDatabaseServer({ dataDir, ...address })
