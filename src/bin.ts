@@ -1,14 +1,21 @@
 import { Command, ValidationError } from "@effect/cli"
-import { Effect, Layer } from "effect"
+import { ConfigError, Effect, Layer } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
 import { replayDlqCommand } from "./cli/commands/replayDlq.ts"
-import { KafkaForTools } from "./cli/Layers.ts"
-import { KafkaProducer } from "./runtime/kafka/KafkaProducer.ts"
 import { allInOneCommand, ingestCommand, queryCommand } from "./cli/commands/services.ts"
+import { databaseServerCommand } from "./cli/commands/databaseServer.ts"
 import { simulateCommand } from "./cli/commands/simulate.ts"
 import { startCommand } from "./cli/commands/start.ts"
+import { KafkaForTools } from "./cli/Layers.ts"
+import { commandSettings, serviceNames, validateSettings } from "./cli/Settings.ts"
+import { describeConfigError } from "./runtime/config/ConfigReport.ts"
+import { KafkaProducer } from "./runtime/kafka/KafkaProducer.ts"
 import { LoggingLive } from "./runtime/Logging.ts"
 import { PlatformLive, runMain } from "./runtime/Platform.ts"
+import { TracingLive } from "./runtime/telemetry/Tracing.ts"
+
+/** Exit code of a process stopped by its configuration (`EX_CONFIG` of sysexits.h). */
+const configErrorExitCode = 78
 
 const sensorLogger = Command.make("sensor-logger").pipe(
   Command.withDescription("IoT time-series pipeline: Kafka readings into TimescaleDB, served over HTTP"),
@@ -17,17 +24,35 @@ const sensorLogger = Command.make("sensor-logger").pipe(
     allInOneCommand,
     ingestCommand,
     queryCommand,
+    databaseServerCommand,
     simulateCommand,
-    replayCommand.pipe(Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools)))),
+    replayCommand.pipe(
+      Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools))),
+      Command.provide(TracingLive(serviceNames.replay)),
+      Command.provideEffectDiscard(validateSettings(commandSettings.tools(serviceNames.replay)))
+    ),
     replayDlqCommand
   ])
 )
 
 const cli = Command.run(sensorLogger, { name: "sensor-logger", version: "0.1.0" })
 
+/**
+ * Logs a configuration error once, naming each variable, its value and what was expected, and
+ * sets the exit code. When `LOG_LEVEL` or `LOG_FORMAT` is the invalid setting, the process
+ * logger could not be built, and Effect's default logger prints the message.
+ */
+const reportConfigError = (error: ConfigError.ConfigError) =>
+  Effect.flatMap(describeConfigError(error), (message) => Effect.logError(message)).pipe(
+    Effect.zipRight(Effect.sync(() => void (process.exitCode = configErrorExitCode)))
+  )
+
 // @effect/cli prints a usage error itself; logging it again would only repeat it.
 cli(process.argv).pipe(
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
+  Effect.catchIf(ConfigError.isConfigError, reportConfigError),
   Effect.provide(Layer.merge(PlatformLive, LoggingLive)),
+  // Reached only when the logger's own settings are invalid.
+  Effect.catchIf(ConfigError.isConfigError, reportConfigError),
   runMain
 )

@@ -1,17 +1,23 @@
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, ConfigError, Effect, Either, Layer, Option, Redacted } from "effect"
 import { LocalKafka } from "../../infra/kafka/LocalKafka.ts"
 import { ingestConfig } from "../ingest/IngestConfig.ts"
+import { IngestHealthChecks } from "../ingest/IngestHealth.ts"
 import { IngestJob } from "../ingest/IngestJob.ts"
 import { IngestStats } from "../ingest/IngestStats.ts"
 import { SensorDataWriter } from "../ingest/SensorDataWriter.ts"
+import { QueryHealthChecks } from "../query/QueryOperations.ts"
 import { QueryServer } from "../query/QueryServer.ts"
+import { integerSetting } from "../runtime/config/ConfigValues.ts"
 import { Database } from "../runtime/database/Database.ts"
 import { httpServerLayerConfig } from "../runtime/http/HttpServerLayer.ts"
 import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
-import { brokersConfig, KafkaClient } from "../runtime/kafka/KafkaClient.ts"
+import { brokersConfig, clientIdConfig, KafkaClient, kafkaSecurityConfig } from "../runtime/kafka/KafkaClient.ts"
 import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
+import { ConsumerProgress } from "../runtime/telemetry/ConsumerProgress.ts"
+import { HealthRegistry } from "../runtime/telemetry/Health.ts"
 
-const clientId = Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("sensor-logger"))
+/** `KAFKA_LOCAL_PORT`: port of the local broker that `all-in-one` starts without `KAFKA_BROKERS`. */
+export const localBrokerPortConfig = integerSetting("KAFKA_LOCAL_PORT", { min: 1, max: 65_535 }).pipe(Config.withDefault(9092))
 
 /** The Kafka client for `KAFKA_BROKERS`, which must be set. */
 export const KafkaFromConfig = KafkaClient.layerConfig
@@ -23,10 +29,12 @@ export const KafkaFromConfig = KafkaClient.layerConfig
 export const KafkaOrLocalBroker = Layer.unwrapScoped(
   Effect.gen(function*() {
     const configured = yield* Config.option(brokersConfig())
-    const id = yield* clientId
-    if (Option.isSome(configured)) return KafkaClient.layer({ brokers: configured.value, clientId: id })
+    const id = yield* clientIdConfig
+    if (Option.isSome(configured)) {
+      return KafkaClient.layer({ brokers: configured.value, clientId: id, security: yield* kafkaSecurityConfig })
+    }
     const dataDir = `${yield* Config.string("DATA_DIR").pipe(Config.withDefault("./data"))}/kafka`
-    const port = yield* Config.port("KAFKA_LOCAL_PORT").pipe(Config.withDefault(9092))
+    const port = yield* localBrokerPortConfig
     yield* Effect.logInfo("KAFKA_BROKERS is not set; starting a local Kafka broker").pipe(
       Effect.annotateLogs({ dataDir, port })
     )
@@ -42,27 +50,60 @@ export const KafkaOrLocalBroker = Layer.unwrapScoped(
 export const KafkaForTools = Layer.unwrapEffect(
   Effect.gen(function*() {
     const brokers = yield* brokersConfig().pipe(Config.withDefault(["127.0.0.1:9092"] as ReadonlyArray<string>))
-    return KafkaClient.layer({ brokers, clientId: yield* clientId })
+    return KafkaClient.layer({ brokers, clientId: yield* clientIdConfig, security: yield* kafkaSecurityConfig })
   })
 )
 
-/** The write side on top of a Kafka client and a database: migrations, topics, the consumer. */
-export const IngestLive = Layer.unwrapEffect(Effect.map(ingestConfig, (config) => IngestJob.layer(config))).pipe(
-  Layer.provideMerge(Layer.mergeAll(SensorDataWriter.Default, KafkaProducer.layer, KafkaAdmin.layer, IngestStats.Default))
+/**
+ * The write side on top of a Kafka client and a database: migrations, topics, the consumer, and
+ * its readiness checks. `HealthRegistry.Default` is one layer value, so the ingest and query
+ * sides of one process share a registry.
+ */
+export const IngestLive = Layer.merge(
+  Layer.unwrapEffect(Effect.map(ingestConfig, (config) => IngestJob.layer(config))),
+  IngestHealthChecks
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      SensorDataWriter.Default,
+      KafkaProducer.layer,
+      KafkaAdmin.layer,
+      IngestStats.Default,
+      ConsumerProgress.Default,
+      HealthRegistry.Default
+    )
+  ),
+  Layer.annotateLogs("service", "ingest")
 )
 
-/** The read side on the HTTP address from `HTTP_HOST` and `HTTP_PORT`. */
-export const QueryLive = Layer.merge(
+/** The read side on the HTTP address from `HTTP_HOST` and `HTTP_PORT`, with the operations endpoints. */
+export const QueryLive = Layer.mergeAll(
   QueryServer,
+  QueryHealthChecks,
   Layer.scopedDiscard(Effect.addFinalizer(() => Effect.logInfo("Query service stopped")))
-).pipe(Layer.provideMerge(httpServerLayerConfig))
+).pipe(
+  Layer.provideMerge(httpServerLayerConfig),
+  Layer.provideMerge(HealthRegistry.Default),
+  Layer.annotateLogs("service", "query")
+)
+
+/** `QUERY_DATABASE_URL`, a `postgres://` URL; unset or empty means the ingest job's database. */
+export const queryDatabaseUrlConfig: Config.Config<Option.Option<Redacted.Redacted>> = Config.redacted("QUERY_DATABASE_URL").pipe(
+  Config.mapOrFail((url) => {
+    const text = Redacted.value(url).trim()
+    if (text === "") return Either.right(Option.none())
+    const scheme = URL.canParse(text) ? new URL(text).protocol : undefined
+    return scheme === "postgres:" || scheme === "postgresql:"
+      ? Either.right(Option.some(Redacted.make(text)))
+      : Either.left(ConfigError.InvalidData(["QUERY_DATABASE_URL"], "expected postgres://user:password@host:5432/database"))
+  }),
+  Config.withDefault(Option.none())
+)
 
 /**
  * The database of the query service: `QUERY_DATABASE_URL` when set (a read replica, say),
  * otherwise the same database as the ingest job.
  */
 export const QueryDatabase = Layer.unwrapEffect(
-  Effect.map(Config.option(Config.redacted("QUERY_DATABASE_URL")), (url) =>
-    Option.isSome(url) ? Database.layerServer(url.value) : Database.layer
-  )
+  Effect.map(queryDatabaseUrlConfig, (url) => Option.isSome(url) ? Database.layerServer(url.value) : Database.layer)
 )

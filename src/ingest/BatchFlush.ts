@@ -2,10 +2,12 @@ import { Clock, Duration, Effect, Schedule } from "effect"
 import type { KafkaMessage } from "kafkajs"
 import { KafkaProducer } from "../runtime/kafka/KafkaProducer.ts"
 import type { AssignedPartition, CommitOutcome } from "../runtime/kafka/PartitionConsumer.ts"
+import { withBatchSpan } from "../runtime/telemetry/BatchSpan.ts"
 import { writeIsolatingRejections } from "./Bisect.ts"
 import { type DeadLetter, toDeadLetterRecord, writeRejectedTag } from "./DeadLetter.ts"
 import type { DecodedRecord } from "./DecodedRecord.ts"
 import type { IngestConfig } from "./IngestConfig.ts"
+import { recordBatchCommitted, recordBatchReassigned, recordDeadLetters, recordRetry } from "./IngestMetrics.ts"
 import { IngestStats } from "./IngestStats.ts"
 import { SensorDataWriter } from "./SensorDataWriter.ts"
 import { classifyWriteFailure, describeFailure } from "./WriteFailure.ts"
@@ -75,6 +77,7 @@ export const makeBatchFlush = (config: IngestConfig) =>
               })
             )
             yield* stats.recordRetry
+            yield* recordRetry(partition.topic, step)
             if (!held) {
               held = true
               yield* partition.hold
@@ -103,6 +106,7 @@ export const makeBatchFlush = (config: IngestConfig) =>
         yield* withRetries(partition, "Dead-letter send", producer.send(deadLetterTopic, letters.map(toDeadLetterRecord)), () => true).pipe(
           Effect.orDie
         )
+        yield* recordDeadLetters(partition.topic, letters)
         for (const letter of letters.slice(0, maxLoggedDeadLetters)) {
           yield* Effect.logWarning("Record sent to the dead-letter topic").pipe(
             Effect.annotateLogs({
@@ -161,7 +165,11 @@ export const makeBatchFlush = (config: IngestConfig) =>
         const outcome = yield* partition.commit(nextOffsetAfter(records))
         const readings = writable.reduce((sum, record) => (rejectedWrites.has(record) ? sum : sum + record.readings.length), 0)
         const sensors = writable.reduce((sum, record) => (rejectedWrites.has(record) ? sum : sum + record.sensors.length), 0)
-        if (outcome !== "revoked") {
+        if (outcome === "revoked") {
+          yield* recordBatchReassigned(partition.topic)
+        } else {
+          const finished = yield* Clock.currentTimeMillis
+          yield* recordBatchCommitted(partition.topic, { readings, rows: written.written, sensors }, (finished - started) / 1000)
           yield* stats.record({
             records: records.length,
             readings,
@@ -169,7 +177,7 @@ export const makeBatchFlush = (config: IngestConfig) =>
             sensors,
             deadLetters: letters.length,
             rejected: written.rejected.length,
-            busyMillis: (yield* Clock.currentTimeMillis) - started
+            busyMillis: finished - started
           })
         }
         yield* Effect.annotateCurrentSpan({
@@ -181,13 +189,11 @@ export const makeBatchFlush = (config: IngestConfig) =>
         })
         return outcome
       }).pipe(
-        Effect.withSpan("IngestJob.batch", {
-          attributes: {
-            "messaging.destination.name": partition.topic,
-            "messaging.destination.partition.id": partition.partition,
-            "messaging.batch.message_count": records.length,
-            "messaging.kafka.offset.last": records[records.length - 1]?.message.offset
-          }
+        withBatchSpan({ topic: partition.topic, partition: partition.partition, messages: records.map((record) => record.message) }, config.groupId),
+        Effect.annotateLogs({
+          topic: partition.topic,
+          partition: partition.partition,
+          batch: `${records[0]?.message.offset}-${records[records.length - 1]?.message.offset}`
         })
       )
 

@@ -1,6 +1,7 @@
 import { Config, ConfigError, Either } from "effect"
 import { readingsTopic, sensorsTopic } from "../domain/Message.ts"
 import { defaultTimestampRange, EpochMicros, formatEpochMicros, parseIsoInstant, type TimestampRange } from "../domain/Timestamp.ts"
+import { integerSetting } from "../runtime/config/ConfigValues.ts"
 
 /**
  * Rule for a reading whose key (sensor, metric, instant) is already stored: `update` overwrites
@@ -46,11 +47,7 @@ export interface IngestConfig {
   readonly timestampRange: TimestampRange
 }
 
-const positiveInt = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: "expected a positive integer", validation: (value) => value > 0 }),
-    Config.withDefault(fallback)
-  )
+const positiveInt = (name: string, fallback: number) => integerSetting(name, { min: 1 }).pipe(Config.withDefault(fallback))
 
 const instant = (name: string, fallback: EpochMicros) =>
   Config.string(name).pipe(

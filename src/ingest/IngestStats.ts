@@ -15,6 +15,8 @@ export interface IngestTotals {
   readonly retries: number
   /** Time spent handling the committed batches (decode, write, dead letters, commit), in milliseconds. */
   readonly busyMillis: number
+  /** When the earliest committed batch started, in milliseconds since 1970; undefined before the first commit. */
+  readonly firstBatchStartMillis: number | undefined
   /** When the first batch was committed, in milliseconds since 1970; undefined before it. */
   readonly firstCommitMillis: number | undefined
   /** When the latest batch was committed, in milliseconds since 1970; undefined before it. */
@@ -31,6 +33,7 @@ const zero: IngestTotals = {
   batches: 0,
   retries: 0,
   busyMillis: 0,
+  firstBatchStartMillis: undefined,
   firstCommitMillis: undefined,
   lastCommitMillis: undefined
 }
@@ -41,7 +44,7 @@ export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/In
     const totals = yield* Ref.make(zero)
     return {
       /** Adds one handled batch. */
-      record: (batch: Omit<IngestTotals, "batches" | "retries" | "firstCommitMillis" | "lastCommitMillis">) =>
+      record: (batch: Omit<IngestTotals, "batches" | "retries" | "firstBatchStartMillis" | "firstCommitMillis" | "lastCommitMillis">) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(totals, (current) => ({
           records: current.records + batch.records,
           readings: current.readings + batch.readings,
@@ -52,6 +55,7 @@ export class IngestStats extends Effect.Service<IngestStats>()("sensor-logger/In
           batches: current.batches + 1,
           retries: current.retries,
           busyMillis: current.busyMillis + batch.busyMillis,
+          firstBatchStartMillis: Math.min(current.firstBatchStartMillis ?? Infinity, now - batch.busyMillis),
           firstCommitMillis: current.firstCommitMillis ?? now,
           lastCommitMillis: now
         }))),

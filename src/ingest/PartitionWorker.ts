@@ -3,6 +3,7 @@ import type { TimestampRange } from "../domain/Timestamp.ts"
 import type { FetchedRecords } from "../runtime/kafka/PartitionMailbox.ts"
 import type { AssignedPartition, CommitOutcome } from "../runtime/kafka/PartitionConsumer.ts"
 import { decodeRecords, type DecodedRecord, type IngestTopics } from "./DecodedRecord.ts"
+import { recordBatchFetched } from "./IngestMetrics.ts"
 
 /** When a worker writes the records it has taken. */
 export interface BatchLimits {
@@ -98,6 +99,8 @@ export const runPartitionWorker = (
 
     const addRecords = (fetched: FetchedRecords) =>
       Effect.gen(function*() {
+        yield* recordBatchFetched(partition.topic, fetched.messages.length)
+        // No span here: a fetch belongs to no batch yet, so its span would start a trace of its own.
         const decoded = decodeRecords(partition.topic, fetched.messages, options.topics, options.timestampRange)
         const first = pending.isEmpty
         pending.add(decoded, fetched.bytes)

@@ -1,7 +1,10 @@
 import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer } from "effect"
+import { httpMetricsMiddleware } from "../runtime/telemetry/HttpMetrics.ts"
+import { operationsPathList } from "../runtime/telemetry/OperationsRoutes.ts"
 import { QueryApi } from "./Api.ts"
 import { SensorsHandlers } from "./Handlers.ts"
+import { QueryOperationsRoutes } from "./QueryOperations.ts"
 import { SensorQueries } from "./SensorQueries.ts"
 
 /** The query API with its handlers, the OpenAPI document at `/openapi.json` and a docs page at `/docs`. */
@@ -22,14 +25,20 @@ const notFound = HttpApiBuilder.Router.use((router) =>
   )
 )
 
+/** Latency by route; the operations paths are listed because they are served without a span. */
+const requestMetrics = httpMetricsMiddleware(operationsPathList)
+
 /**
- * The read side as a layer: serves the API on whatever `HttpServer` the caller provides, with
- * request logging. It needs a `SqlClient`, which may point at a read replica.
+ * The read side as a layer: serves the API and the operations endpoints on whatever
+ * `HttpServer` the caller provides, with request logging and latency metrics. It needs a
+ * `SqlClient`, which may point at a read replica, and the process's `HealthRegistry`.
  */
-export const QueryServer = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+export const QueryServer = HttpApiBuilder.serve((app) => HttpMiddleware.logger(requestMetrics(app))).pipe(
   Layer.provide(notFound),
+  Layer.provide(QueryOperationsRoutes),
   Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
   Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
   Layer.provide(QueryApiLive),
+  HttpMiddleware.withTracerDisabledForUrls(operationsPathList),
   HttpServer.withLogAddress
 )

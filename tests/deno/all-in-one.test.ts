@@ -5,6 +5,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Kafka, logLevel } from "kafkajs"
 import { afterAll, describe, expect, inject, it } from "vitest"
+import { type OtlpReceiver, startOtlpReceiver } from "../support/OtlpReceiver.ts"
+import { sampleValue } from "../support/Prometheus.ts"
 
 const root = join(import.meta.dirname, "../..")
 const denoBinary = join(root, "node_modules/deno/deno")
@@ -38,8 +40,10 @@ const exited = (child: ChildProcess) =>
 describe("all-in-one on Deno", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "sensor-logger-deno-"))
   let child: ChildProcess | undefined
-  afterAll(() => {
+  let otlp: OtlpReceiver | undefined
+  afterAll(async () => {
     child?.kill("SIGKILL")
+    await otlp?.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
 
@@ -47,6 +51,7 @@ describe("all-in-one on Deno", () => {
     const brokers = inject("kafkaBrokers")
     const port = await freePort()
     const topic = `test.deno.${process.pid}.${Date.now().toString(36)}`
+    otlp = await startOtlpReceiver()
     const output: Array<string> = []
     child = spawn(denoBinary, ["run", "--allow-all", "src/bin.ts", "all-in-one"], {
       cwd: root,
@@ -58,6 +63,7 @@ describe("all-in-one on Deno", () => {
         KAFKA_GROUP_ID: `${topic}.group`,
         DATA_DIR: dataDir,
         HTTP_PORT: String(port),
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
         NO_COLOR: "1"
       },
       stdio: ["ignore", "pipe", "pipe"]
@@ -87,11 +93,25 @@ describe("all-in-one on Deno", () => {
     }, 60_000, "the reading to be served")
     expect(body.data).toEqual([{ ts: "2022-03-04T15:55:07.000Z", sensor_id: 1, temperature: 30, cpu: 20 }])
 
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    expect(sampleValue(metrics, "sensor_logger_ingest_readings_written_total", { topic: `${topic}.ts` })).toBe(1)
+    const ready = await waitFor(async () => {
+      const response = await fetch(`${url}/health/ready`)
+      return response.status === 200 ? ((await response.json()) as { checks: Record<string, unknown> }) : undefined
+    }, 30_000, "readiness")
+    expect(Object.keys(ready.checks)).toContain("ingest.progress")
+
     child.kill("SIGINT")
     const code = await exited(child)
     const log = output.join("")
     expect(log).toContain("Kafka consumer left the group")
     expect(log).toContain("Embedded database closed")
     expect(code).toBe(0)
+
+    // The tracer flushed its spans on the way out, from Deno's node:http as well.
+    const spans = otlp.spans()
+    const batch = spans.find((span) => span.name === "IngestJob.batch" && span.attributes["messaging.destination.name"] === `${topic}.ts`)
+    expect(batch?.serviceName).toBe("sensor-logger")
+    expect(spans.some((span) => span.attributes["http.route"] === "/v1/sensor-data")).toBe(true)
   }, 240_000)
 })

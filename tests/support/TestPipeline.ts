@@ -7,7 +7,7 @@ import { IngestLive, QueryLive } from "../../src/cli/Layers.ts"
 import { IngestJob } from "../../src/ingest/IngestJob.ts"
 import { IngestStats, type IngestTotals } from "../../src/ingest/IngestStats.ts"
 import { QueryApi } from "../../src/query/Api.ts"
-import { Database } from "../../src/runtime/database/Database.ts"
+import { Database, type DatabaseInfo } from "../../src/runtime/database/Database.ts"
 import { KafkaClient } from "../../src/runtime/kafka/KafkaClient.ts"
 import type { PartitionStatus } from "../../src/runtime/kafka/PartitionConsumer.ts"
 
@@ -36,6 +36,7 @@ export const testConfigProvider = (names: TestNames, extra: Record<string, strin
         INGEST_LINGER_MS: "50",
         HTTP_HOST: "127.0.0.1",
         HTTP_PORT: "0",
+        INGEST_HTTP_PORT: "0",
         LOG_LEVEL: "warning",
         ...extra
       })
@@ -49,7 +50,11 @@ export const TestKafka = Layer.suspend(() => KafkaClient.layer({ brokers: testBr
 export const TestDatabase = Layer.suspend(() => Database.layerEmbedded("memory://"))
 
 /** Ingest job and query service over the given database and the test broker, configured for `names`. */
-export const pipelineLayer = <E, R>(names: TestNames, database: Layer.Layer<SqlClient.SqlClient, E, R>, extra?: Record<string, string>) =>
+export const pipelineLayer = <E, R>(
+  names: TestNames,
+  database: Layer.Layer<SqlClient.SqlClient | DatabaseInfo, E, R>,
+  extra?: Record<string, string>
+) =>
   Layer.merge(IngestLive, QueryLive).pipe(
     Layer.provideMerge(Layer.merge(TestKafka, database)),
     Layer.provide(Layer.setConfigProvider(testConfigProvider(names, extra)))

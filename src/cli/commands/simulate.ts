@@ -1,8 +1,11 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option } from "effect"
-import { MetricList, runSimulator, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
+import process from "node:process"
+import { MetricList, runSimulator, type SimulatorSummary, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
+import { TracingLive } from "../../runtime/telemetry/Tracing.ts"
 import { KafkaForTools } from "../Layers.ts"
+import { commandSettings, serviceNames, validateSettings } from "../Settings.ts"
 
 const options = {
   sensors: Options.integer("sensors").pipe(Options.withDefault(10), Options.withDescription("Number of sensors")),
@@ -28,6 +31,23 @@ const options = {
   )
 }
 
+/**
+ * Rewrites one terminal line at most once a second with the totals and the rate of the last
+ * interval. Only used when stderr is a terminal, so logs and pipes get no carriage returns.
+ */
+const writeProgressLine = () => {
+  let last = { readings: 0, seconds: 0 }
+  return (progress: SimulatorSummary) =>
+    Effect.sync(() => {
+      if (progress.seconds - last.seconds < 1) return
+      const rate = (progress.readings - last.readings) / (progress.seconds - last.seconds)
+      last = { readings: progress.readings, seconds: progress.seconds }
+      process.stderr.write(
+        `\r${progress.readings} readings in ${progress.messages} messages, ${Math.round(rate)} readings/s, ${progress.seconds.toFixed(0)} s`
+      )
+    })
+}
+
 /** `sensor-logger simulate`: a device fleet producing the original message format to `KAFKA_BROKERS`. */
 export const simulateCommand = Command.make("simulate", options, (args) =>
   Effect.gen(function*() {
@@ -39,14 +59,18 @@ export const simulateCommand = Command.make("simulate", options, (args) =>
       count: Option.getOrUndefined(args.count),
       duration: Option.getOrUndefined(Option.map(args.duration, Duration.seconds)),
       seed: args.seed,
-      firstSensorId: args.firstSensorId
+      firstSensorId: args.firstSensorId,
+      onProgress: process.stderr.isTTY ? writeProgressLine() : undefined
     }
     // Before connecting, so a bad option is reported even when no broker is running.
     yield* validateSimulatorOptions(simulatorOptions)
+    yield* validateSettings(commandSettings.tools(serviceNames.simulator))
     const summary = yield* runSimulator(simulatorOptions).pipe(
       Effect.provide(KafkaProducer.layer),
-      Effect.provide(KafkaForTools)
+      Effect.provide(KafkaForTools),
+      Effect.provide(TracingLive(serviceNames.simulator))
     )
+    if (process.stderr.isTTY) process.stderr.write("\n")
     yield* Console.log(
       `Produced ${summary.readings} readings in ${summary.messages} messages in ${summary.seconds.toFixed(1)} s`
     )

@@ -3,7 +3,8 @@ import { HttpServer } from "@effect/platform"
 import { Cause, Console, Duration, Effect, Schedule } from "effect"
 import { IngestStats } from "../../ingest/IngestStats.ts"
 import { defaultMetrics, runSimulator } from "../../tools/simulator/Simulator.ts"
-import { AllInOneLive, runUntilStopped } from "./services.ts"
+import { commandSettings, serviceNames } from "../Settings.ts"
+import { AllInOneLive, runService, runUntilStopped } from "./services.ts"
 
 const sensors = Options.integer("sensors").pipe(
   Options.withDefault(10),
@@ -19,12 +20,8 @@ const baseUrl = (address: HttpServer.Address) =>
     ? `http://${address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname}:${address.port}`
     : `unix:${address.path}`
 
-/**
- * `sensor-logger start`: the all-in-one pipeline fed by the built-in simulator, for a first look.
- * Prints where to query it and the ingest totals every 10 seconds; Ctrl-C stops the simulator,
- * lets the ingest job commit what it wrote, and shuts everything down.
- */
-export const startCommand = Command.make("start", { sensors, rate }, (options) =>
+/** The simulator, the start-up message and the progress lines of `start`, inside the all-in-one layers. */
+const startProgram = (options: { readonly sensors: number; readonly rate: number }) =>
   Effect.gen(function*() {
     const server = yield* HttpServer.HttpServer
     const stats = yield* IngestStats
@@ -37,6 +34,7 @@ export const startCommand = Command.make("start", { sensors, rate }, (options) =
         `  sensors:   curl '${url}/v1/sensors'`,
         `  averages:  curl '${url}/v1/sensor-data/avg'`,
         `  API docs:  ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
+        `  health:    curl '${url}/health/ready'   (Prometheus: ${url}/metrics)`,
         "Press Ctrl-C to stop.",
         ""
       ].join("\n")
@@ -69,5 +67,14 @@ export const startCommand = Command.make("start", { sensors, rate }, (options) =
       Effect.delay(Duration.seconds(10))
     )
     yield* Effect.raceFirst(progress, runUntilStopped)
-  }).pipe(Effect.scoped, Effect.provide(AllInOneLive))
-).pipe(Command.withDescription("Run the all-in-one pipeline with the built-in device simulator feeding it"))
+  })
+
+/**
+ * `sensor-logger start`: the all-in-one pipeline fed by the built-in simulator, for a first look.
+ * Prints where to query it and the ingest totals every 10 seconds; Ctrl-C stops the simulator,
+ * lets the ingest job commit what it wrote, and shuts everything down.
+ */
+export const startCommand = Command.make("start", { sensors, rate }, (options) =>
+  runService(commandSettings.allInOne, serviceNames.allInOne, Effect.scoped(startProgram(options)), AllInOneLive).pipe(
+    Effect.annotateLogs({ service: "all-in-one" })
+  )).pipe(Command.withDescription("Run the all-in-one pipeline with the built-in device simulator feeding it"))

@@ -40,6 +40,7 @@ import * as Redacted from "effect/Redacted"
 import * as Path from "node:path"
 import * as Pg from "pg"
 import { EmbeddedDatabase, type EmbeddedDatabaseError, MEMORY_DATA_DIR } from "./EmbeddedDatabase.ts"
+import { serverPoolLayer } from "./ServerPool.ts"
 
 /** `application_name` reported to the server. PGlite ignores it. */
 export const APPLICATION_NAME = "sensor-logger"
@@ -88,16 +89,19 @@ const databaseUrlConfig: Config.Config<Option.Option<Redacted.Redacted>> = Confi
   Config.withDefault(Option.none())
 )
 
+/** `DATA_DIR`, default `./data`: the directory under which the embedded database lives. */
+export const dataDirConfig: Config.Config<string> = Config.string("DATA_DIR").pipe(
+  Config.validate({
+    message: "DATA_DIR must not be empty. Set it to a directory path, or unset it to use ./data",
+    validation: (value) => value.trim() !== ""
+  }),
+  Config.withDefault("./data")
+)
+
 /** Environment settings of the database: `DATABASE_URL`, `DATA_DIR`, `DATABASE_MAX_CONNECTIONS`. */
 export const DatabaseConfig: Config.Config<DatabaseSettings> = Config.all({
   url: databaseUrlConfig,
-  dataDir: Config.string("DATA_DIR").pipe(
-    Config.validate({
-      message: "DATA_DIR must not be empty. Set it to a directory path, or unset it to use ./data",
-      validation: (value) => value.trim() !== ""
-    }),
-    Config.withDefault("./data")
-  ),
+  dataDir: dataDirConfig,
   maxConnections: Config.integer("DATABASE_MAX_CONNECTIONS").pipe(
     Config.validate({
       message: "DATABASE_MAX_CONNECTIONS must be an integer of at least 1",
@@ -228,7 +232,7 @@ const layerServer = (
     Effect.as(info)
   )
   return Layer.merge(
-    PgClient.layer({
+    serverPoolLayer({
       url: redactedUrl,
       maxConnections,
       applicationName: APPLICATION_NAME,

@@ -334,8 +334,18 @@ export const makeEmbeddedDatabase = (
     )
     // A newly created PGlite database runs its session with client_min_messages=debug3, which sends
     // several DEBUG notices per statement over the protocol. Reopened databases use notice already.
+    // In a reopened database, TimescaleDB's library is loaded only by the first call of one of its
+    // functions, and until then an insert into a hypertable fails with "invalid INSERT on the root
+    // table of hypertable". Calling time_bucket here loads it before any client runs.
     yield* Effect.tryPromise({
-      try: () => instance.exec("SET client_min_messages = notice"),
+      try: () =>
+        instance.exec(`
+          SET client_min_messages = notice;
+          DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+              PERFORM time_bucket(interval '1 day', now());
+            END IF;
+          END $$;`),
       catch: (cause) =>
         new EmbeddedDatabaseError({
           dataDir: resolved.dataDir,

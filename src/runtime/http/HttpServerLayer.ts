@@ -1,14 +1,12 @@
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Data, Effect, Layer } from "effect"
+import { portSetting } from "../config/ConfigValues.ts"
 
 /** Address the HTTP server listens on: `HTTP_HOST` (default 127.0.0.1) and `HTTP_PORT` (default 8080; 0 picks a free port). */
 export const httpServerConfig = Config.all({
   host: Config.string("HTTP_HOST").pipe(Config.withDefault("127.0.0.1")),
-  port: Config.integer("HTTP_PORT").pipe(
-    Config.validate({ message: "expected a TCP port from 0 to 65535", validation: (port) => port >= 0 && port <= 65_535 }),
-    Config.withDefault(8080)
-  )
+  port: portSetting("HTTP_PORT").pipe(Config.withDefault(8080))
 })
 
 /** The HTTP server could not listen on its address; `message` names the address and the system's reason. */
@@ -17,13 +15,16 @@ export class HttpServerStartError extends Data.TaggedError("HttpServerStartError
   readonly cause: unknown
 }> {}
 
-/** Node's HTTP server on the given address; Deno runs it through its `node:http` compatibility. */
-export const httpServerLayer = (address: { readonly host: string; readonly port: number }) =>
+/**
+ * Node's HTTP server on the given address; Deno runs it through its `node:http` compatibility.
+ * `portVariable` names the setting of the port in the error raised when the port is in use.
+ */
+export const httpServerLayer = (address: { readonly host: string; readonly port: number }, portVariable = "HTTP_PORT") =>
   NodeHttpServer.layer(createServer, { host: address.host, port: address.port }).pipe(
     Layer.mapError((error) => {
       const cause = error.cause as { code?: unknown; message?: unknown } | undefined
       const reason = cause?.code === "EADDRINUSE"
-        ? "the port is in use; set HTTP_PORT to a free port (0 picks one)"
+        ? `the port is in use; set ${portVariable} to a free port (0 picks one)`
         : typeof cause?.message === "string"
         ? cause.message
         : String(error.cause)
@@ -35,4 +36,4 @@ export const httpServerLayer = (address: { readonly host: string; readonly port:
   )
 
 /** The HTTP server at the address from `HTTP_HOST` and `HTTP_PORT`. */
-export const httpServerLayerConfig = Layer.unwrapEffect(Effect.map(httpServerConfig, httpServerLayer))
+export const httpServerLayerConfig = Layer.unwrapEffect(Effect.map(httpServerConfig, (address) => httpServerLayer(address)))

@@ -1,12 +1,25 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
 import { KafkaClient } from "./KafkaClient.ts"
 import { KafkaError } from "./KafkaError.ts"
+
+/**
+ * Waits between attempts of `ensureTopics` after a retriable error: 200 ms doubling, at most 7
+ * retries (25.4 s of waits in all). A topic that was just created, by this process or another
+ * one, can be missing from the broker's metadata for a moment. kafkajs's `waitForLeaders` then
+ * fails with "This server does not host this topic-partition" instead of waiting, which was seen
+ * when two ingest processes started at once on a loaded machine.
+ */
+const topicsRetrySchedule = Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(7)))
 
 /** A connected kafkajs admin client. */
 export class KafkaAdmin extends Context.Tag("sensor-logger/KafkaAdmin")<
   KafkaAdmin,
   {
-    /** Creates those of `topics` that do not exist, with `partitions` partitions and the broker's default replication factor. */
+    /**
+     * Creates those of `topics` that do not exist, with `partitions` partitions and the broker's
+     * default replication factor, then fetches their metadata. Retriable errors of either step
+     * are retried for 25.4 s at most.
+     */
     readonly ensureTopics: (topics: ReadonlyArray<string>, partitions: number) => Effect.Effect<void, KafkaError>
   }
 >() {
@@ -46,6 +59,16 @@ export class KafkaAdmin extends Context.Tag("sensor-logger/KafkaAdmin")<
               ? Effect.void
               : Effect.logInfo("Created topics").pipe(Effect.annotateLogs({ topics: created.join(", "), partitions }))
           ),
+          Effect.zipRight(Effect.tryPromise({
+            try: () => admin.fetchTopicMetadata({ topics: [...topics] }),
+            catch: (cause) => new KafkaError({ operation: `fetch metadata of topics ${topics.join(", ")}`, cause })
+          })),
+          Effect.tapError((error) =>
+            error.retriable
+              ? Effect.logWarning("Topics are not ready yet, retrying").pipe(Effect.annotateLogs({ error: error.message }))
+              : Effect.void
+          ),
+          Effect.retry({ schedule: topicsRetrySchedule, while: (error) => error.retriable }),
           Effect.asVoid
         )
       return { ensureTopics }

@@ -1,5 +1,6 @@
 import { Deferred, Duration, Effect, Either, Fiber, FiberMap, Option, Runtime, Schedule, type Scope } from "effect"
 import type { Consumer, EachBatchPayload } from "kafkajs"
+import { ConsumerProgress } from "../telemetry/ConsumerProgress.ts"
 import { KafkaClient } from "./KafkaClient.ts"
 import { isRebalanceError, KafkaError } from "./KafkaError.ts"
 import {
@@ -125,9 +126,10 @@ const disconnectTimeout = Duration.seconds(10)
 export const runPartitionConsumer = <E, R>(
   options: ConsumerOptions,
   work: (partition: AssignedPartition) => Effect.Effect<never, E, R>
-): Effect.Effect<PartitionConsumer<E>, KafkaError, KafkaClient | Scope.Scope | R> =>
+): Effect.Effect<PartitionConsumer<E>, KafkaError, KafkaClient | ConsumerProgress | Scope.Scope | R> =>
   Effect.gen(function*() {
     const { kafka } = yield* KafkaClient
+    const progress = yield* ConsumerProgress
     const runtime = yield* Effect.runtime<R>()
     const runSync = Runtime.runSync(runtime)
     const runFork = Runtime.runFork(runtime)
@@ -181,6 +183,7 @@ export const runPartitionConsumer = <E, R>(
         if (Either.isRight(result)) {
           entry.committed = offset
           entry.pendingCommit = undefined
+          yield* progress.committed(entry.topic, entry.partition, offset.toString())
           return "committed" as const
         }
         entry.pendingCommit = offset
@@ -305,7 +308,8 @@ export const runPartitionConsumer = <E, R>(
             assignment: JSON.stringify(assignment),
             added: added.join(", "),
             revoked: revoked.join(", ")
-          })
+          }),
+          Effect.zipRight(progress.assigned(event.payload.memberId, assignment))
         )
       )
     }))
@@ -330,6 +334,7 @@ export const runPartitionConsumer = <E, R>(
       runFork(
         log.pipe(
           Effect.annotateLogs({ groupId: event.payload.groupId, restart: event.payload.restart }),
+          Effect.zipRight(progress.crashed(event.payload.restart, String(event.payload.error))),
           Effect.zipRight(
             event.payload.restart
               ? Effect.void
@@ -348,6 +353,9 @@ export const runPartitionConsumer = <E, R>(
       if (entry === undefined) {
         runFork(Effect.logWarning("Records of a partition without a worker; starting one").pipe(Effect.annotateLogs({ partition: key })))
         entry = startWorker(batch.topic, batch.partition)
+      }
+      if (!batch.isEmpty()) {
+        runSync(progress.fetched(batch.topic, batch.partition, batch.firstOffset() ?? batch.lastOffset(), batch.highWatermark))
       }
       await runPromise(entry.mailbox.accept(batch.messages))
       payload.resolveOffset(batch.lastOffset())

@@ -529,7 +529,10 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
             if (dueMillis > now) yield* Effect.sleep(Duration.millis(dueMillis - now))
           }
           const records: Array<Message> = Chunk.toArray(group).map(({ key, value }) => ({ key, value }))
-          yield* producer.send(options.topic, records)
+          // One trace per send, so a long replay does not grow a single trace.
+          yield* producer.send(options.topic, records).pipe(
+            Effect.withSpan("Replay.send", { root: true, attributes: { file: options.file, messages: records.length } })
+          )
           sent.messages += records.length
           sent.readings += Chunk.reduce(group, 0, (total, message) => total + message.readings)
 

@@ -21,6 +21,8 @@ export interface SimulatorOptions {
   readonly sensorsTopic?: string | undefined
   /** First sensor id; the fleet uses consecutive ids from here. */
   readonly firstSensorId?: number | undefined
+  /** Called after each send with the totals so far, for progress output. */
+  readonly onProgress?: ((progress: SimulatorSummary) => Effect.Effect<void>) | undefined
 }
 
 /** Totals of a simulator run. */
@@ -152,8 +154,15 @@ export const runSimulator = Effect.fn("Simulator.run")(function*(options: Simula
       readings += size
     }
     if (batch.length > 0) {
-      yield* producer.send(options.readingsTopic ?? readingsTopic, batch)
+      // One trace per tick: the readings of a tick share its traceparent, and a run that lasts
+      // for hours does not grow a single trace.
+      yield* producer.send(options.readingsTopic ?? readingsTopic, batch).pipe(
+        Effect.withSpan("Simulator.tick", { root: true, attributes: { messages: batch.length } })
+      )
       messages += batch.length
+      if (options.onProgress !== undefined) {
+        yield* options.onProgress({ readings, messages, seconds: (Date.now() - started) / 1000 })
+      }
     }
     yield* Effect.sleep(tickMillis)
   }

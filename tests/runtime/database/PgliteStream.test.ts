@@ -6,15 +6,15 @@ import { Effect } from "effect"
 import * as Pg from "pg"
 import { describe, expect, it } from "vitest"
 import { EmbeddedDatabase } from "../../../src/runtime/database/EmbeddedDatabase.ts"
+import type { PgliteProtocolTarget } from "../../../src/runtime/database/PgliteSession.ts"
+import { makePgliteStreamFactory } from "../../../src/runtime/database/PgliteStream.ts"
 import {
   CANCEL_REQUEST_CODE,
   FrontendMessageFramer,
   FrontendProtocolError,
-  makePgliteStreamFactory,
-  type PgliteProtocolTarget,
   PROTOCOL_VERSION_3_0,
   SSL_REQUEST_CODE
-} from "../../../src/runtime/database/PgliteStream.ts"
+} from "../../../src/runtime/database/PostgresProtocol.ts"
 
 // Frontend messages, built by hand so that the tests do not depend on a client library.
 
