@@ -4,6 +4,7 @@ import { ingestConfig } from "../ingest/IngestConfig.ts"
 import { IngestJob } from "../ingest/IngestJob.ts"
 import { IngestStats } from "../ingest/IngestStats.ts"
 import { SensorDataWriter } from "../ingest/SensorDataWriter.ts"
+import { StorageMaintenance } from "../ingest/StorageMaintenance.ts"
 import { QueryServer } from "../query/QueryServer.ts"
 import { Database } from "../runtime/database/Database.ts"
 import { httpServerLayerConfig } from "../runtime/http/HttpServerLayer.ts"
@@ -46,9 +47,11 @@ export const KafkaForTools = Layer.unwrapEffect(
   })
 )
 
-/** The write side on top of a Kafka client and a database: migrations, topics, the consumer. */
+/** The write side on top of a Kafka client and a database: migrations, storage policies, topics, the consumer. */
 export const IngestLive = Layer.unwrapEffect(Effect.map(ingestConfig, (config) => IngestJob.layer(config))).pipe(
-  Layer.provideMerge(Layer.mergeAll(SensorDataWriter.Default, KafkaProducer.layer, KafkaAdmin.layer, IngestStats.Default))
+  Layer.provideMerge(
+    Layer.mergeAll(SensorDataWriter.Default, KafkaProducer.layer, KafkaAdmin.layer, IngestStats.Default, StorageMaintenance.Default)
+  )
 )
 
 /** The read side on the HTTP address from `HTTP_HOST` and `HTTP_PORT`. */

@@ -9,6 +9,7 @@ import type { IngestConfig } from "./IngestConfig.ts"
 import { IngestStats } from "./IngestStats.ts"
 import { runMigrations } from "./Migrations.ts"
 import { SensorDataWriter } from "./SensorDataWriter.ts"
+import { StorageMaintenance } from "./StorageMaintenance.ts"
 
 /**
  * Retries of a failed write or dead-letter send: exponential from 200 ms, jittered, capped at
@@ -125,8 +126,8 @@ export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
   { readonly stopped: Effect.Effect<never, KafkaError> }
 >() {
   /**
-   * The write side as a scoped layer: applies migrations, creates the input and dead-letter
-   * topics when missing, then consumes readings and sensors until the scope closes. Closing it
+   * The write side as a scoped layer: applies migrations and storage policies, creates the
+   * input and dead-letter topics when missing, then consumes readings and sensors until the scope closes. Closing it
    * stops fetching, lets the batches in flight finish their write and commit, and leaves the
    * consumer group.
    */
@@ -135,6 +136,7 @@ export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
       IngestJob,
       Effect.gen(function*() {
         yield* runMigrations
+        yield* (yield* StorageMaintenance).start
         const admin = yield* KafkaAdmin
         const topics = [config.readingsTopic, config.sensorsTopic]
         const deadLetterTopics = topics.map((topic) => `${topic}${config.deadLetterSuffix}`)

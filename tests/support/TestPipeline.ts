@@ -6,7 +6,7 @@ import { inject } from "vitest"
 import { IngestLive, QueryLive } from "../../src/cli/Layers.ts"
 import { IngestStats } from "../../src/ingest/IngestStats.ts"
 import { QueryApi } from "../../src/query/Api.ts"
-import { Database } from "../../src/runtime/database/Database.ts"
+import { Database, type DatabaseInfo } from "../../src/runtime/database/Database.ts"
 import { KafkaClient } from "../../src/runtime/kafka/KafkaClient.ts"
 
 /** Bootstrap servers of the broker the global setup started (or `KAFKA_BROKERS`). */
@@ -47,7 +47,11 @@ export const TestKafka = Layer.suspend(() => KafkaClient.layer({ brokers: testBr
 export const TestDatabase = Layer.suspend(() => Database.layerEmbedded("memory://"))
 
 /** Ingest job and query service over the given database and the test broker, configured for `names`. */
-export const pipelineLayer = <E, R>(names: TestNames, database: Layer.Layer<SqlClient.SqlClient, E, R>, extra?: Record<string, string>) =>
+export const pipelineLayer = <E, R>(
+  names: TestNames,
+  database: Layer.Layer<SqlClient.SqlClient | DatabaseInfo, E, R>,
+  extra?: Record<string, string>
+) =>
   Layer.merge(IngestLive, QueryLive).pipe(
     Layer.provideMerge(Layer.merge(TestKafka, database)),
     Layer.provide(Layer.setConfigProvider(testConfigProvider(names, extra)))
