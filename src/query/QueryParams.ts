@@ -78,3 +78,38 @@ export const MetricNamesParam = commaSeparated(MetricName).annotations({
   identifier: "MetricNames",
   description: "A metric name, or several separated by commas"
 })
+
+/** `sensor_id` in a path: one sensor id. */
+export const SensorIdPathParam = Schema.compose(Schema.NumberFromString, SensorId).annotations({
+  identifier: "SensorIdPath",
+  message: (issue) => `${JSON.stringify(issue.actual)} is not a sensor id: expected a non-negative integer`
+})
+
+/** `limit`: readings per page, from 1 to `max`. */
+export const limitParam = (max: number) =>
+  Schema.NumberFromString.pipe(
+    Schema.int(),
+    Schema.between(1, max),
+    Schema.annotations({
+      description: `Readings per page, 1 to ${max}`,
+      message: (issue) => `${JSON.stringify(issue.actual)} is not a limit: expected an integer from 1 to ${max}`
+    })
+  )
+
+/** `max_data_points`: the most buckets the response may have, from 1 to `max`. */
+export const maxDataPointsParam = (max: number) =>
+  Schema.NumberFromString.pipe(
+    Schema.int(),
+    Schema.between(1, max),
+    Schema.annotations({
+      description: `Most buckets in the response, 1 to ${max}; without bucket, picks the smallest width that fits`,
+      message: (issue) => `${JSON.stringify(issue.actual)} is not a number of points: expected an integer from 1 to ${max}`
+    })
+  )
+
+/** A parameter that takes one of `values`, with a message naming them. */
+export const choiceParam = <const Values extends readonly [string, ...Array<string>]>(name: string, values: Values) =>
+  Schema.Literal(...values).annotations({
+    identifier: name,
+    message: (issue) => `${JSON.stringify(issue.actual)} is not a valid ${name}: expected one of ${values.join(", ")}`
+  })
