@@ -3,7 +3,7 @@ import { Schema } from "effect"
 import { SensorId } from "../domain/SensorId.ts"
 import { aggregateFunctions } from "./AggregateQueries.ts"
 import { BucketParam } from "./Bucket.ts"
-import { FillMode } from "./GapFill.ts"
+import { FillMode, fillModes } from "./GapFill.ts"
 import { InvalidQuery, QueryUnavailable, SensorNotFound, TooManyPoints } from "./QueryErrors.ts"
 import {
   choiceParam,
@@ -133,12 +133,12 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
     Schema.Struct({
       ...TimeRange,
       metric: MetricNamesParam,
-      fn: Schema.optionalWith(AggregateFunction, { exact: true, default: () => "avg" as const }),
+      fn: Schema.optionalWith(choiceParam("fn", aggregateFunctions), { exact: true, default: () => "avg" as const }),
       bucket: Schema.optionalWith(BucketParam, { exact: true }),
       // The parameters below have no schema default, so clients written before they existed
       // still type-check; the handler applies the defaults (UTC, none, none, auto).
       time_zone: Schema.optionalWith(TimeZoneParam, { exact: true }),
-      fill: Schema.optionalWith(FillMode, { exact: true }),
+      fill: Schema.optionalWith(choiceParam("fill", fillModes), { exact: true }),
       max_data_points: Schema.optionalWith(maxDataPointsParam(maxBuckets), { exact: true }),
       group_by: Schema.optionalWith(choiceParam("group_by", ["none", "sensor"]), { exact: true }),
       source: Schema.optionalWith(choiceParam("source", ["auto", "raw"]), { exact: true })

@@ -13,31 +13,35 @@ export type CalendarUnit = (typeof calendarUnits)[number]
 /** A bucket width: fixed seconds, or a calendar unit in a time zone. */
 export type Bucket = number | CalendarUnit
 
-const FixedWidth = Schema.transformOrFail(Schema.String, Schema.Int, {
-  strict: true,
-  decode: (text, _, ast) => {
-    const match = /^(\d+)\s*([smhd]?)$/.exec(text.trim())
-    const seconds = match === null ? Number.NaN : Number(match[1]) * (unitSeconds[match[2] || "s"] ?? Number.NaN)
-    if (!Number.isSafeInteger(seconds) || seconds < bucketLimits.min || seconds > bucketLimits.max) {
-      return ParseResult.fail(
-        new ParseResult.Type(
-          ast,
-          text,
-          `${JSON.stringify(text)} is not a bucket: expected a width from 1s to 366d (90s, 30m, 1h, 1d) or day, week, month`
-        )
-      )
-    }
-    return ParseResult.succeed(seconds)
-  },
-  encode: (seconds) => ParseResult.succeed(`${seconds}s`)
-})
-
 /**
  * `bucket`: a fixed width, a number with a unit (`90s`, `30m`, `1h`, `7d`) or plain seconds
  * (`1800`), which decodes to seconds; or `day`, `week` or `month`, calendar buckets in
  * `time_zone`.
  */
-export const BucketParam = Schema.Union(Schema.Literal(...calendarUnits), FixedWidth).annotations({
+export const BucketParam = Schema.transformOrFail(
+  Schema.String,
+  Schema.Union(Schema.Literal(...calendarUnits), Schema.Int),
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const trimmed = text.trim()
+      if ((calendarUnits as ReadonlyArray<string>).includes(trimmed)) return ParseResult.succeed(trimmed as CalendarUnit)
+      const match = /^(\d+)\s*([smhd]?)$/.exec(trimmed)
+      const seconds = match === null ? Number.NaN : Number(match[1]) * (unitSeconds[match[2] || "s"] ?? Number.NaN)
+      if (!Number.isSafeInteger(seconds) || seconds < bucketLimits.min || seconds > bucketLimits.max) {
+        return ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            text,
+            `${JSON.stringify(text)} is not a bucket: expected a width from 1s to 366d (90s, 30m, 1h, 1d) or day, week, month`
+          )
+        )
+      }
+      return ParseResult.succeed(seconds)
+    },
+    encode: (bucket) => ParseResult.succeed(typeof bucket === "number" ? `${bucket}s` : bucket)
+  }
+).annotations({
   identifier: "Bucket",
   description: "Bucket width: 90s, 30m, 1h, 1d or seconds (aligned to UTC), or day, week (from Monday), month in time_zone"
 })

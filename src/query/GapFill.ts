@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 
 /** How buckets without readings appear in an aggregate series. */
-const fillModes = ["none", "null", "previous", "linear"] as const
+export const fillModes = ["none", "null", "previous", "linear"] as const
 export const FillMode = Schema.Literal(...fillModes).annotations({
   identifier: "Fill",
   description:

@@ -53,6 +53,18 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
     "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude) or ISO-8601 with a zone, such as 2022-03-04T15:55:07Z"
 })
 
+/** A sensor id in a query or path: a non-negative integer, with a message that quotes the value. */
+const SensorIdText = Schema.transformOrFail(Schema.String, SensorId, {
+  strict: true,
+  decode: (text, _, ast) => {
+    const id = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+    return Number.isSafeInteger(id)
+      ? ParseResult.succeed(SensorId.make(id))
+      : ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a sensor id: expected a non-negative integer`))
+  },
+  encode: (id) => ParseResult.succeed(String(id))
+})
+
 /**
  * A list in a query parameter, comma-separated (`sensor_id=1,2`), repeated (`sensor_id=1&sensor_id=2`)
  * or both, each element decoded by `item`.
@@ -68,7 +80,7 @@ const commaSeparated = <A>(item: Schema.Schema<A, string>) =>
   }).pipe(Schema.compose(Schema.NonEmptyArray(item)))
 
 /** `sensor_id`: one id or several, comma-separated. */
-export const SensorIdsParam = commaSeparated(Schema.compose(Schema.NumberFromString, SensorId)).annotations({
+export const SensorIdsParam = commaSeparated(SensorIdText).annotations({
   identifier: "SensorIds",
   description: "A sensor id, or several separated by commas"
 })
@@ -80,10 +92,7 @@ export const MetricNamesParam = commaSeparated(MetricName).annotations({
 })
 
 /** `sensor_id` in a path: one sensor id. */
-export const SensorIdPathParam = Schema.compose(Schema.NumberFromString, SensorId).annotations({
-  identifier: "SensorIdPath",
-  message: (issue) => `${JSON.stringify(issue.actual)} is not a sensor id: expected a non-negative integer`
-})
+export const SensorIdPathParam = SensorIdText.annotations({ identifier: "SensorIdPath" })
 
 /** `limit`: readings per page, from 1 to `max`. */
 export const limitParam = (max: number) =>
@@ -107,9 +116,22 @@ export const maxDataPointsParam = (max: number) =>
     })
   )
 
-/** A parameter that takes one of `values`, with a message naming them. */
+/**
+ * A parameter that takes one of `values`. It decodes from any string, so that a wrong value gets
+ * one message naming them all rather than one per literal.
+ */
 export const choiceParam = <const Values extends readonly [string, ...Array<string>]>(name: string, values: Values) =>
-  Schema.Literal(...values).annotations({
-    identifier: name,
-    message: (issue) => `${JSON.stringify(issue.actual)} is not a valid ${name}: expected one of ${values.join(", ")}`
-  })
+  Schema.transformOrFail(
+    Schema.String.annotations({ jsonSchema: { type: "string", enum: [...values] } }),
+    Schema.Literal(...values),
+    {
+      strict: true,
+      decode: (text, _, ast) =>
+        (values as ReadonlyArray<string>).includes(text)
+          ? ParseResult.succeed(text as Values[number])
+          : ParseResult.fail(
+            new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a valid ${name}: expected one of ${values.join(", ")}`)
+          ),
+      encode: ParseResult.succeed
+    }
+  ).annotations({ identifier: name })

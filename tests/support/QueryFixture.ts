@@ -1,7 +1,5 @@
-import { HttpApiClient } from "@effect/platform"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { StorageMaintenance } from "../../src/ingest/StorageMaintenance.ts"
-import type { QueryApi } from "../../src/query/Api.ts"
 import { awaitRows, pipelineLayer, produce, queryClient, TestDatabase, type TestNames, uniqueNames } from "./TestPipeline.ts"
 
 /** One reading as a device sends it, with `ts` as Unix seconds or an ISO-8601 string. */
@@ -40,7 +38,7 @@ export const storedValues = (readings: ReadonlyArray<DeviceReading>): Array<Stor
 export interface QueryPipeline {
   readonly names: TestNames
   readonly run: <A, E>(effect: Effect.Effect<A, E, any>) => Promise<A>
-  readonly client: HttpApiClient.Client<typeof QueryApi.groups, never, never> extends infer C ? C : never
+  readonly client: Effect.Effect.Success<typeof queryClient>
   /** Produces readings to the readings topic, 200 a record, and waits until `sensor_data` has `expectedRows` rows. */
   readonly write: (readings: ReadonlyArray<DeviceReading>, expectedRows: number) => Promise<void>
   /** Produces sensor metadata records. */
@@ -64,7 +62,7 @@ export const startQueryPipeline = async (label: string, extra: Record<string, st
   return {
     names,
     run,
-    client: client as never,
+    client,
     write: async (readings, expectedRows) => {
       const messages = []
       for (let index = 0; index < readings.length; index += 200) {
