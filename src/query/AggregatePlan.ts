@@ -13,7 +13,7 @@
 /** A half-open range `[start, end)` in microseconds since 1970. */
 export type Range = readonly [start: number, end: number]
 
-/** What the database reports about one continuous aggregate. */
+/** State of one continuous aggregate, as the database reports it. */
 export interface ReadModelState {
   readonly name: string
   readonly widthMicros: number
@@ -54,7 +54,7 @@ export const mergeRanges = (ranges: ReadonlyArray<Range>): Array<Range> => {
   return merged
 }
 
-/** The parts of `outer` that none of `holes` covers. */
+/** Returns the parts of `outer` that none of `holes` covers. */
 export const subtractRanges = (outer: Range, holes: ReadonlyArray<Range>): Array<Range> => {
   const result: Array<Range> = []
   let cursor = outer[0]

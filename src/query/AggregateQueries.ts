@@ -38,7 +38,7 @@ const partials: Record<AggregateFunction, Partials> = {
   }
 }
 
-/** How rows are assigned to buckets: a fixed width from 1970, or the bucket starts of a calendar series. */
+/** Assignment of rows to buckets: a fixed width from 1970, or the bucket starts of a calendar series. */
 export type BucketAssignment =
   | { readonly _tag: "Fixed"; readonly widthMicros: number }
   | { readonly _tag: "Starts"; readonly starts: ReadonlyArray<number> }

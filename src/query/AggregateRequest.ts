@@ -48,9 +48,9 @@ const tooManyPoints = (bucket: Bucket, zone: string, from: number, to: number, c
 }
 
 /**
- * Answers an aggregate request: checks its size before reading anything, resolves an open range
- * from the data, plans it over the read models, and fills the gaps. Runs inside the caller's
- * read-only transaction.
+ * Computes the response of an aggregate request. It checks the request's size before reading
+ * anything, resolves an open range from the data, plans the range over the read models, and
+ * fills the gaps. It runs inside the caller's read-only transaction.
  */
 export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
   Effect.gen(function*() {
@@ -106,7 +106,7 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     let starts = bucketStarts(bucket, zone, from, to, maximum + 1)
     let truncated = false
     if (starts.length > maximum) {
-      // Only an open range gets here: it keeps its first buckets and says so.
+      // Only an open range gets here. It keeps its first buckets and sets `truncated`.
       to = starts[maximum]!
       starts = starts.slice(0, maximum)
       truncated = true
@@ -128,7 +128,9 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     })
 
     const data = yield* assembleSeries(params, metricIds, starts, rows)
-    const source = plan.readModel === undefined ? "raw" as const : plan.rawRanges.length === 0 ? "read_model" as const : "read_model+raw" as const
+    let source: "raw" | "read_model" | "read_model+raw" = "read_model+raw"
+    if (plan.readModel === undefined) source = "raw"
+    else if (plan.rawRanges.length === 0) source = "read_model"
     return {
       ...header,
       source,

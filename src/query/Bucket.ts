@@ -14,9 +14,9 @@ export type CalendarUnit = (typeof calendarUnits)[number]
 export type Bucket = number | CalendarUnit
 
 /**
- * `bucket`: a fixed width, a number with a unit (`90s`, `30m`, `1h`, `7d`) or plain seconds
- * (`1800`), which decodes to seconds; or `day`, `week` or `month`, calendar buckets in
- * `time_zone`.
+ * `bucket`: a fixed width or a calendar unit. A fixed width is a number with a unit (`90s`,
+ * `30m`, `1h`, `7d`) or plain seconds (`1800`) and decodes to seconds. `day`, `week` and `month`
+ * are calendar buckets in `time_zone`.
  */
 export const BucketParam = Schema.transformOrFail(
   Schema.String,
@@ -69,7 +69,7 @@ const localDateOfMicros = (zone: string, micros: number): LocalDate => localDate
 
 const monthIndex = (date: LocalDate) => date.year * 12 + (date.month - 1)
 
-/** The Monday on or before `date`. */
+/** Returns the Monday on or before `date`. */
 const mondayOf = (date: LocalDate): LocalDate => {
   const weekday = new Date(Date.UTC(date.year, date.month - 1, date.day)).getUTCDay()
   return addDays(date, -((weekday + 6) % 7))
@@ -97,8 +97,8 @@ export const countBuckets = (bucket: Bucket, zone: string, from: number, to: num
 }
 
 /**
- * The start of every bucket that overlaps `[from, to)`, in microseconds, ascending, but at most
- * `limit` of them. The first may begin before `from`; the last ends at `to` (it is clipped).
+ * Returns the start of every bucket that overlaps `[from, to)`, in microseconds, ascending, and
+ * at most `limit` of them. The first may begin before `from`, and the last is clipped at `to`.
  */
 export const bucketStarts = (bucket: Bucket, zone: string, from: number, to: number, limit: number): Array<number> => {
   const starts: Array<number> = []

@@ -7,7 +7,7 @@ export interface ReadingKey {
   readonly metricId: number
 }
 
-/** What a cursor carries: the key of the last reading served and the query it belongs to. */
+/** Contents of a cursor: the key of the last reading served and the query it belongs to. */
 interface CursorContents {
   readonly key: ReadingKey
   /** Hash of the filters and the order, so a cursor is not reused for another query. */

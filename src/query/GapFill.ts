@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 
-/** How buckets without readings appear in an aggregate series. */
+/** Fill mode of an aggregate series: the value that buckets without readings get. */
 export const fillModes = ["none", "null", "previous", "linear"] as const
 export const FillMode = Schema.Literal(...fillModes).annotations({
   identifier: "Fill",

@@ -22,7 +22,7 @@ export const unavailable = (error: SqlError.SqlError) => {
   )
 }
 
-/** Logs a query that ran out of time and fails with a 503 error that says so. */
+/** Logs a query that timed out and fails with a 503 error that names the limit. */
 export const timedOut = (error: QueryTimeout) =>
   Effect.logWarning("Query timed out").pipe(
     Effect.annotateLogs({ limitMillis: error.limitMillis }),

@@ -2,7 +2,7 @@ import { Config } from "effect"
 
 /** Settings of the query service; docs/configuration.md lists them. */
 export interface QueryConfig {
-  /** Longest time one query transaction may take, in milliseconds. */
+  /** Maximum duration of one query transaction, in milliseconds. */
   readonly statementTimeoutMillis: number
 }
 

@@ -25,11 +25,14 @@ export const pageSize = (max: number) =>
     })
   )
 
+const relativeUnitMicros: Record<string, number> = { s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 }
+
 /**
- * An instant in a query: a Unix timestamp or ISO-8601 with a zone. A number's unit follows the
- * ingest rule (seconds below 1e11, then milliseconds, microseconds, nanoseconds), so a query can
- * use the timestamps devices sent. Decodes to microseconds since 1970 and encodes back as
- * ISO-8601 UTC.
+ * An instant in a query: a Unix timestamp, ISO-8601 with a zone, `now`, or `now-` and a duration
+ * (`now-15m`, `now-1h`, `now-7d`). A number's unit follows the ingest rule (seconds below 1e11,
+ * then milliseconds, microseconds, nanoseconds), so a query can use the timestamps devices sent.
+ * `now` is the time of decoding, on the query service's clock. Decodes to microseconds since 1970
+ * and encodes back as ISO-8601 UTC.
  */
 export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
   strict: true,
@@ -39,18 +42,27 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
       if (micros !== undefined && Number.isSafeInteger(micros)) return ParseResult.succeed(EpochMicros.make(micros))
       return ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is too large for a timestamp in any unit`))
     }
+    const relative = /^now(?:-(\d{1,9})([smhdw]))?$/.exec(text)
+    if (relative !== null) {
+      const offset = relative[1] === undefined ? 0 : Number(relative[1]) * relativeUnitMicros[relative[2]!]!
+      return ParseResult.succeed(EpochMicros.make(Date.now() * 1000 - offset))
+    }
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)
       ? ParseResult.succeed(parsed.right)
       : ParseResult.fail(
-        new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not Unix seconds or ${parsed.left.replace(/^expected /, "")}`)
+        new ParseResult.Type(
+          ast,
+          text,
+          `${JSON.stringify(text)} is not Unix seconds, now, now-<duration> (now-1h) or ${parsed.left.replace(/^expected /, "")}`
+        )
       )
   },
   encode: (micros) => ParseResult.succeed(formatEpochMicros(micros))
 }).annotations({
   identifier: "Instant",
   description:
-    "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude) or ISO-8601 with a zone, such as 2022-03-04T15:55:07Z"
+    "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude), ISO-8601 with a zone such as 2022-03-04T15:55:07Z, now, or now-<duration> such as now-1h (s, m, h, d, w)"
 })
 
 /** A sensor id in a query or path: a non-negative integer, with a message that quotes the value. */
@@ -111,7 +123,7 @@ export const maxDataPointsParam = (max: number) =>
     Schema.int(),
     Schema.between(1, max),
     Schema.annotations({
-      description: `Most buckets in the response, 1 to ${max}; without bucket, picks the smallest width that fits`,
+      description: `Maximum number of buckets in the response, 1 to ${max}; without bucket, it picks the smallest width that fits`,
       message: (issue) => `${JSON.stringify(issue.actual)} is not a number of points: expected an integer from 1 to ${max}`
     })
   )

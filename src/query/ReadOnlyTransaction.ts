@@ -14,7 +14,7 @@ export class QueryTimeout extends Data.TaggedError("QueryTimeout")<{
  * Every setting is per transaction (`set transaction`, `set_config(..., true)`, which is `set
  * local`), never per session, because the embedded database is one session that the ingest job
  * shares. The transaction is `repeatable read`, so a query that reads the read models' catalog
- * and then the data sees one snapshot.
+ * and then the data reads both from one snapshot.
  *
  * The limit is enforced twice. A server cancels a statement after `statement_timeout`
  * (SQLSTATE 57014), and a fiber timeout rolls the transaction back. The embedded database does

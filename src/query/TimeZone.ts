@@ -27,7 +27,7 @@ const formatterFor = (zone: string): Intl.DateTimeFormat => {
   return formatter
 }
 
-/** The wall-clock fields of instant `millis` in `zone`, as a UTC timestamp in milliseconds. */
+/** Returns the wall-clock fields of instant `millis` in `zone`, as a UTC timestamp in milliseconds. */
 const wallClockMillis = (zone: string, millis: number): number => {
   const fields: Record<string, number> = {}
   for (const part of formatterFor(zone).formatToParts(new Date(millis))) {
@@ -40,13 +40,13 @@ const wallClockMillis = (zone: string, millis: number): number => {
 export const offsetMillis = (zone: string, millis: number): number =>
   wallClockMillis(zone, millis) - Math.floor(millis / 1000) * 1000
 
-/** The calendar date in `zone` at instant `millis`. */
+/** Returns the calendar date in `zone` at instant `millis`. */
 export const localDateAt = (zone: string, millis: number): LocalDate => {
   const wall = new Date(wallClockMillis(zone, millis))
   return { year: wall.getUTCFullYear(), month: wall.getUTCMonth() + 1, day: wall.getUTCDate() }
 }
 
-/** The date `days` after `date` (negative goes back). */
+/** Returns the date `days` after `date` (a negative count goes back). */
 export const addDays = (date: LocalDate, days: number): LocalDate => {
   const shifted = new Date(Date.UTC(date.year, date.month - 1, date.day + days))
   return { year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, day: shifted.getUTCDate() }
@@ -57,8 +57,8 @@ export const daysBetween = (a: LocalDate, b: LocalDate): number =>
   Math.round((Date.UTC(b.year, b.month - 1, b.day) - Date.UTC(a.year, a.month - 1, a.day)) / 86_400_000)
 
 /**
- * The first instant of `date` in `zone`, in milliseconds: its local midnight, or, where a
- * daylight-saving change skips midnight, the instant of the change.
+ * Returns the first instant of `date` in `zone`, in milliseconds. That is its local midnight,
+ * or the instant of the change where a daylight-saving change skips midnight.
  */
 export const startOfLocalDay = (zone: string, date: LocalDate): number => {
   const midnightAsUtc = Date.UTC(date.year, date.month - 1, date.day)

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type DeviceReading, type QueryPipeline, startQueryPipeline, type StoredValue, storedValues, tsToMicros } from "../support/QueryFixture.ts"
+import { type DeviceReading, fetchText, type QueryPipeline, startQueryPipeline, type StoredValue, storedValues, tsToMicros } from "../support/QueryFixture.ts"
 
 const functions = ["avg", "min", "max", "sum", "count", "first", "last"] as const
 type Fn = (typeof functions)[number]
@@ -28,7 +28,7 @@ for (const first of [Date.UTC(2024, 2, 28), Date.UTC(2024, 9, 24)]) {
   for (let hour = 0; hour < 24 * 6; hour++) dstReadings.push({ ts: first / 1000 + hour * 3600, sensor_id: 20, temperature: hour % 7 })
 }
 
-/** The stored values, later writes of the same sensor, metric and instant replacing earlier ones. */
+/** Returns the stored values, where a later write of the same sensor, metric and instant replaces an earlier one. */
 const latestWins = (readings: ReadonlyArray<DeviceReading>): Array<StoredValue> => {
   const byKey = new Map<string, StoredValue>()
   for (const value of storedValues(readings)) byKey.set(`${value.sensorId}/${value.metric}/${value.timeMicros}`, value)
@@ -304,6 +304,16 @@ describe("bucket width limits", () => {
     expect(response.bucket_seconds).toBe(21_600)
     expect(response.data.length).toBeLessThanOrEqual(10)
     expect(response.data).toHaveLength(8)
+  })
+
+  it("rejects from=0&to=now&bucket=1s", async () => {
+    const response = await fetchText(pipeline, "/v1/aggregates?metric=temperature&from=0&to=now&bucket=1s")
+    expect(response.status).toBe(400)
+    const body = JSON.parse(response.text)
+    expect(body._tag).toBe("TooManyPoints")
+    expect(body.maximum).toBe(10_000)
+    expect(body.count).toBeGreaterThan(1_700_000_000)
+    expect(body.suggested_bucket).toBe("7d")
   })
 
   it("rejects too many points before reading", async () => {

@@ -6,8 +6,8 @@ import { type DeviceReading, fetchText, type QueryPipeline, startQueryPipeline, 
 const day0 = Date.UTC(2022, 2, 4) / 1000
 
 /**
- * Sensors 1 and 2 share every timestamp (one a minute); sensor 3 has three readings whose
- * timestamps differ only in microseconds; sensor 4 only reports cpu. Together there are more
+ * Sensors 1 and 2 share every timestamp, one a minute. Sensor 3 has three readings whose
+ * timestamps differ only in microseconds, and sensor 4 only reports cpu. Together there are more
  * values than one export chunk.
  */
 const readings: Array<DeviceReading> = []
