@@ -22,6 +22,9 @@ export class QueryTimeout extends Data.TaggedError("QueryTimeout")<{
  * returned after 1.5 s), and its statements block the event loop, so no timer fires while one
  * runs. There a transaction that took longer than the limit fails once its statement returns, so
  * the limit still bounds what a client waits for between statements and what it is served.
+ *
+ * NOTE: the measured time includes the wait for a connection. On the embedded database that
+ * connection is shared with the ingest job, so a long write batch counts against a query.
  */
 export class ReadOnlyTransaction extends Effect.Service<ReadOnlyTransaction>()("sensor-logger/ReadOnlyTransaction", {
   effect: Effect.gen(function*() {
