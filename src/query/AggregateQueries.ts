@@ -1,6 +1,6 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect } from "effect"
-import { continuousAggregates } from "../runtime/database/ReadModels.ts"
+import { continuousAggregates, readContinuousAggregateStates } from "../runtime/database/ReadModels.ts"
 import type { AggregatePlan, Range, ReadModelState } from "./AggregatePlan.ts"
 
 /** The aggregate functions of `GET /v1/aggregates`; each composes from partial aggregates. */
@@ -51,9 +51,6 @@ export interface AggregateValue {
   readonly value: number | null
 }
 
-/** Internal times of TimescaleDB are microseconds; the catalog marks open ends with the int8 extremes. */
-const clampSql = (column: string) => `least(greatest(${column}, -9007199254740991), 9007199254740991)`
-
 /** SQL of the aggregate requests over `sensor_data` and its continuous aggregates. */
 export class AggregateQueries extends Effect.Service<AggregateQueries>()("sensor-logger/AggregateQueries", {
   effect: Effect.gen(function*() {
@@ -62,37 +59,16 @@ export class AggregateQueries extends Effect.Service<AggregateQueries>()("sensor
     const instant = (micros: number) => sql`timestamptz 'epoch' + ${micros}::int8 * interval '1 microsecond'`
 
     /**
-     * The watermark and invalidated ranges of every read model, read from TimescaleDB's catalog
-     * (`_timescaledb_catalog`, checked on TimescaleDB 2.23). The read runs in a savepoint: when
-     * the catalog differs in another version, the request is served from raw readings and a
-     * warning is logged.
+     * The watermark and invalidated ranges of every read model. The catalog read runs in a
+     * savepoint: when the catalog differs in another TimescaleDB version, the request is served
+     * from raw readings and a warning is logged.
      */
-    const readModelStates = sql.withTransaction(
-      sql<{ name: string; watermark: number; invalidated: Array<[number, number]> }>`
-        select ca.user_view_name as name,
-               ${sql.literal(clampSql("_timescaledb_functions.cagg_watermark(ca.mat_hypertable_id)"))} as watermark,
-               coalesce((
-                 select json_agg(json_build_array(${sql.literal(clampSql("l.lowest_modified_value"))}, ${
-        sql.literal(clampSql("l.greatest_modified_value"))
-      }))
-                 from (
-                   select lowest_modified_value, greatest_modified_value
-                   from _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
-                   where hypertable_id = ca.raw_hypertable_id
-                   union all
-                   select lowest_modified_value, greatest_modified_value
-                   from _timescaledb_catalog.continuous_aggs_materialization_invalidation_log
-                   where materialization_id = ca.mat_hypertable_id
-                 ) l
-               ), '[]'::json) as invalidated
-        from _timescaledb_catalog.continuous_agg ca
-        where ca.user_view_schema = 'public' and ca.user_view_name = any(${continuousAggregates.map((a) => a.name)}::text[])`
-    ).pipe(
+    const readModelStates = sql.withTransaction(readContinuousAggregateStates(sql)).pipe(
       Effect.map((rows) =>
         rows.flatMap((row): Array<ReadModelState> => {
           const model = continuousAggregates.find((aggregate) => aggregate.name === row.name)
           if (model === undefined) return []
-          return [{ name: row.name, widthMicros: model.widthSeconds * 1e6, watermarkMicros: row.watermark, invalidated: row.invalidated }]
+          return [{ ...row, widthMicros: model.widthSeconds * 1e6 }]
         })
       ),
       Effect.catchAll((error) =>
