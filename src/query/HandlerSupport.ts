@@ -11,6 +11,7 @@ export const unavailable = (error: SqlError.SqlError) => {
   const detail = typeof cause?.message === "string" ? `${error.message}: ${cause.message}` : error.message
   // 42P01 (undefined_table): the ingest job, which owns the schema, has never run on this database.
   // 57014 (query_canceled): the server's statement_timeout fired.
+  // NOTE: only the embedded database ran here, which never raises 57014, so this branch is untested.
   const message = cause?.code === "42P01"
     ? "the database has no sensor-logger tables yet; run the ingest job (or all-in-one) once to create them"
     : cause?.code === "57014"
