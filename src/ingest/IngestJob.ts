@@ -6,6 +6,7 @@ import { makeBatchFlush } from "./BatchFlush.ts"
 import type { IngestConfig } from "./IngestConfig.ts"
 import { runMigrations } from "./Migrations.ts"
 import { runPartitionWorker } from "./PartitionWorker.ts"
+import { StorageMaintenance } from "./StorageMaintenance.ts"
 
 /**
  * The running write side. `stopped` fails when the consumer has stopped for good, so an entry
@@ -20,16 +21,18 @@ export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
   }
 >() {
   /**
-   * The write side as a scoped layer: applies migrations, creates the input and dead-letter
-   * topics when missing, then consumes readings and sensors with one worker per assigned
-   * partition until the scope closes. Closing it stops fetching, lets every partition write and
-   * commit the records it has taken (at most `shutdownTimeoutMillis`), and leaves the consumer group.
+   * The write side as a scoped layer: applies migrations and storage policies, creates the input
+   * and dead-letter topics when missing, then consumes readings and sensors with one worker per
+   * assigned partition until the scope closes. Closing it stops fetching, lets every partition
+   * write and commit the records it has taken (at most `shutdownTimeoutMillis`), and leaves the
+   * consumer group.
    */
   static readonly layer = (config: IngestConfig) =>
     Layer.scoped(
       IngestJob,
       Effect.gen(function*() {
         yield* runMigrations
+        yield* (yield* StorageMaintenance).start
         const admin = yield* KafkaAdmin
         const topics = [config.readingsTopic, config.sensorsTopic]
         const deadLetterTopics = topics.map((topic) => `${topic}${config.deadLetterSuffix}`)

@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { Effect } from "effect"
 import createTables from "./migrations/0001_create_tables.ts"
+import createReadModels from "./migrations/0002_create_read_models.ts"
 
 /**
  * Applies the schema migrations that have not run yet, in id order, in one transaction; the
@@ -10,7 +11,7 @@ import createTables from "./migrations/0001_create_tables.ts"
  */
 export const runMigrations = Effect.gen(function*() {
   const applied = yield* Migrator.make({})({
-    loader: Migrator.fromRecord({ "0001_create_tables": createTables }),
+    loader: Migrator.fromRecord({ "0001_create_tables": createTables, "0002_create_read_models": createReadModels }),
     table: "sensor_logger_migrations"
   })
   for (const [id, name] of applied) {
