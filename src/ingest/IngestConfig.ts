@@ -39,6 +39,11 @@ export interface IngestConfig {
   readonly onConflict: OnConflict
   /** Maximum wait for the partitions to write and commit the records they have taken, at shutdown and on a rebalance. */
   readonly shutdownTimeoutMillis: number
+  /**
+   * Time without a heartbeat after which the group coordinator drops this member and reassigns
+   * its partitions, in milliseconds (Kafka's `session.timeout.ms`).
+   */
+  readonly sessionTimeoutMillis: number
   /** First delay between attempts of a failed write, dead-letter send or commit; it doubles up to `retryMaxMillis`. */
   readonly retryInitialMillis: number
   readonly retryMaxMillis: number
@@ -104,6 +109,9 @@ export const ingestConfig: Config.Config<IngestConfig> = Config.all({
   fetchMaxWaitMillis: positiveInt("INGEST_FETCH_MAX_WAIT_MS", 500),
   onConflict,
   shutdownTimeoutMillis: positiveInt("INGEST_SHUTDOWN_TIMEOUT_MS", 30_000),
+  // Kafka brokers accept 6 s to 30 min by default (group.min/max.session.timeout.ms), and kafkajs
+  // heartbeats every 3 s, so a shorter session would expire between two heartbeats.
+  sessionTimeoutMillis: integerSetting("INGEST_SESSION_TIMEOUT_MS", { min: 6_000, max: 1_800_000 }).pipe(Config.withDefault(30_000)),
   retryDelays,
   deadLetterSuffix: Config.string("INGEST_DEAD_LETTER_SUFFIX").pipe(Config.withDefault(".dlq")),
   timestampRange

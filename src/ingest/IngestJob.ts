@@ -51,7 +51,7 @@ export class IngestJob extends Context.Tag("sensor-logger/IngestJob")<
             fetchMaxWaitMillis: config.fetchMaxWaitMillis,
             fetchMinBytes: config.fetchMinBytes,
             fetchMaxBytesPerPartition: config.fetchMaxBytes,
-            sessionTimeoutMillis: 30_000,
+            sessionTimeoutMillis: config.sessionTimeoutMillis,
             inFlight: { maxRecords: config.partitionMaxRecords, maxBytes: config.partitionMaxBytes },
             drainTimeoutMillis: config.shutdownTimeoutMillis
           },

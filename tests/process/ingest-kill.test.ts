@@ -25,8 +25,8 @@ afterEach(async () => {
 })
 
 describe("ingest killed mid-batch", () => {
-  // The killed consumer stays in the group until its session timeout expires (the ingest job sets
-  // 30 s), so the restarted process gets its partitions only then.
+  // The killed consumer stays in the group until its session timeout expires (10 s here, set by
+  // INGEST_SESSION_TIMEOUT_MS), so the restarted process gets its partitions only then.
   it("loses nothing and writes nothing twice", async () => {
     const names = freshNames("kill")
     const dataDir = await freshDataDir("kill")
@@ -43,7 +43,7 @@ describe("ingest killed mid-batch", () => {
     await device.send(600, 100)
 
     const database = await startDatabaseServer(group, "database", dataDir)
-    const environment = ingestEnvironment(names, database.url)
+    const environment = ingestEnvironment(names, database.url, { INGEST_SESSION_TIMEOUT_MS: "10000" })
     const first = group.start("ingest", ["ingest"], environment)
     // Killed as soon as the first statement's rows are stored, while the group still lags behind.
     const rowsAtKill = await waitUntil(
