@@ -8,7 +8,7 @@ export const MIGRATIONS_TABLE = "sensor_logger_migrations"
 
 /**
  * Key of the transaction-scoped advisory lock that serializes migration runs. The number is
- * arbitrary; it only has to differ from other advisory locks taken on the same database.
+ * arbitrary, but no other advisory lock on the same database may use it.
  */
 export const MIGRATIONS_LOCK_KEY = 7_319_400_001
 
@@ -18,14 +18,14 @@ const migrate = Migrator.make({})({
 })
 
 /**
- * Applies the schema migrations that have not run yet, in id order, and returns the applied
- * ones. The whole run is one transaction that first takes an advisory lock, so concurrent runs
+ * Applies the schema migrations that have not run yet, in id order, and logs each one applied.
+ * The whole run is one transaction that first takes an advisory lock, so concurrent runs
  * (two ingest processes starting on an empty database) wait for each other, and the later one
  * finds every migration applied. A failed migration rolls back the whole run.
  *
- * The lock is needed because the `Migrator` of `@effect/sql` 0.52.1 checks for its table and
- * creates it before it takes its own table lock: two runs on an empty PostgreSQL database could
- * both create it, and one then failed with a duplicate key or "already exists" error. Creating
+ * The `Migrator` of `@effect/sql` 0.52.1 checks for its table and creates it before it takes its
+ * own table lock. Without this lock, two runs on an empty PostgreSQL database could both create
+ * the table, and one of them failed with a duplicate key or "already exists" error. Creating
  * the table here, under the lock and with the `Migrator`'s column layout, also keeps its
  * existence check (`select 'sensor_logger_migrations'::regclass`) from failing, which would
  * abort this transaction. The `Migrator`'s own transaction becomes a savepoint inside this one.

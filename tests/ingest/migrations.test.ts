@@ -31,7 +31,7 @@ const appliedCount = (messages: ReadonlyArray<string>) => messages.filter((messa
 const ServerLayer = EmbeddedDatabaseServer.layer({ dataDir: "memory://", host: "127.0.0.1", port: 0 })
 
 layer(ServerLayer, { timeout: 120_000, excludeTestServices: true })("runMigrations on the database server", (it) => {
-  it.effect("applies each migration once when two clients run at once", () =>
+  it.effect("applies migrations once for two clients", () =>
     Effect.gen(function*() {
       const { url } = yield* EmbeddedDatabaseServer
       // Two pools, as two ingest processes would have. Each run gets its own.
@@ -61,7 +61,7 @@ layer(ServerLayer, { timeout: 120_000, excludeTestServices: true })("runMigratio
 })
 
 describe("runMigrations on the embedded database", () => {
-  it.scopedLive("applies the migrations once over two runs", () =>
+  it.scopedLive("applies migrations once over two runs", () =>
     Effect.gen(function*() {
       const context = yield* Layer.build(Database.layerEmbedded("memory://"))
       const first = yield* withLoggedMessages(runMigrations).pipe(Effect.provide(context))
