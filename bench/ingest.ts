@@ -38,9 +38,11 @@ const { values: flags } = parseArgs({
     "metrics": { type: "string", default: "temperature,cpu" },
     "variants": { type: "string", default: allVariants.join(",") },
     "naive-messages": { type: "string", default: "5000" },
-    "concurrency": { type: "string", default: "2" },
+    "concurrency": { type: "string", default: "4" },
     "linger-ms": { type: "string", default: "250" },
-    "fetch-min-bytes": { type: "string", default: String(64 * 1024) },
+    "fetch-min-bytes": { type: "string", default: "1" },
+    "fetch-max-bytes": { type: "string", default: String(1024 * 1024) },
+    "fetch-max-wait-ms": { type: "string", default: "500" },
     "batch-max-bytes": { type: "string", default: String(4 * 1024 * 1024) },
     "batch-max-rows": { type: "string", default: "20000" },
     "help": { type: "boolean", default: false }
@@ -56,9 +58,11 @@ if (flags.help) {
   --metrics LIST        metric names of each reading [temperature,cpu]
   --variants LIST       ${allVariants.join(", ")} [all]
   --naive-messages N    messages the naive consumer handles [5000]
-  --concurrency N       INGEST_CONCURRENCY of the pipeline and hand-written pool [2]
+  --concurrency N       INGEST_CONCURRENCY, and the partitions the hand-written consumer handles at once [4]
   --linger-ms N         INGEST_LINGER_MS [250]
-  --fetch-min-bytes N   INGEST_FETCH_MIN_BYTES [65536]
+  --fetch-min-bytes N   INGEST_FETCH_MIN_BYTES [1]
+  --fetch-max-bytes N   INGEST_FETCH_MAX_BYTES [1048576]
+  --fetch-max-wait-ms N INGEST_FETCH_MAX_WAIT_MS [500]
   --batch-max-bytes N   INGEST_BATCH_MAX_BYTES [4194304]
   --batch-max-rows N    INGEST_BATCH_MAX_ROWS [20000]`)
   process.exit(0)
@@ -85,6 +89,8 @@ const ingestSettings = {
   INGEST_CONCURRENCY: String(positive("concurrency", flags.concurrency)),
   INGEST_LINGER_MS: String(positive("linger-ms", flags["linger-ms"])),
   INGEST_FETCH_MIN_BYTES: String(positive("fetch-min-bytes", flags["fetch-min-bytes"])),
+  INGEST_FETCH_MAX_BYTES: String(positive("fetch-max-bytes", flags["fetch-max-bytes"])),
+  INGEST_FETCH_MAX_WAIT_MS: String(positive("fetch-max-wait-ms", flags["fetch-max-wait-ms"])),
   INGEST_BATCH_MAX_BYTES: String(positive("batch-max-bytes", flags["batch-max-bytes"])),
   INGEST_BATCH_MAX_ROWS: String(positive("batch-max-rows", flags["batch-max-rows"])),
   BENCH_NAIVE_MESSAGES: String(positive("naive-messages", flags["naive-messages"]))

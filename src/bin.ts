@@ -1,6 +1,7 @@
 import { Command, ValidationError } from "@effect/cli"
 import { ConfigError, Effect, Layer } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
+import { replayDlqCommand } from "./cli/commands/replayDlq.ts"
 import { allInOneCommand, ingestCommand, queryCommand } from "./cli/commands/services.ts"
 import { databaseServerCommand } from "./cli/commands/databaseServer.ts"
 import { simulateCommand } from "./cli/commands/simulate.ts"
@@ -29,7 +30,8 @@ const sensorLogger = Command.make("sensor-logger").pipe(
       Command.provide(KafkaProducer.layer.pipe(Layer.provide(KafkaForTools))),
       Command.provide(TracingLive(serviceNames.replay)),
       Command.provideEffectDiscard(validateSettings(commandSettings.tools(serviceNames.replay)))
-    )
+    ),
+    replayDlqCommand
   ])
 )
 

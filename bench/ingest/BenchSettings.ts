@@ -3,16 +3,16 @@ import process from "node:process"
 /**
  * Settings shared by the parent and every variant process. The parent passes them as the
  * ingest job's own variables (`INGEST_CONCURRENCY` and so on), so the pipeline and the
- * hand-written consumer fetch and write with the same limits.
+ * hand-written consumer fetch with the same limits and write statements of the same size.
  */
 export interface BenchSettings {
   readonly brokers: ReadonlyArray<string>
   readonly topic: string
   readonly databaseUrl: string | undefined
   readonly concurrency: number
-  readonly lingerMillis: number
   readonly fetchMinBytes: number
-  readonly batchMaxBytes: number
+  readonly fetchMaxBytes: number
+  readonly fetchMaxWaitMillis: number
   readonly maxRows: number
   /** Messages the naive consumer handles before it stops; its rate is measured over them. */
   readonly naiveMessages: number
@@ -36,9 +36,9 @@ export const readBenchSettings = (): BenchSettings => ({
   topic: required("KAFKA_READINGS_TOPIC"),
   databaseUrl: process.env["DATABASE_URL"] || undefined,
   concurrency: integer("INGEST_CONCURRENCY"),
-  lingerMillis: integer("INGEST_LINGER_MS"),
   fetchMinBytes: integer("INGEST_FETCH_MIN_BYTES"),
-  batchMaxBytes: integer("INGEST_BATCH_MAX_BYTES"),
+  fetchMaxBytes: integer("INGEST_FETCH_MAX_BYTES"),
+  fetchMaxWaitMillis: integer("INGEST_FETCH_MAX_WAIT_MS"),
   maxRows: integer("INGEST_BATCH_MAX_ROWS"),
   naiveMessages: integer("BENCH_NAIVE_MESSAGES")
 })

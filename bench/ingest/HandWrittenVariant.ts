@@ -95,9 +95,9 @@ export const runHandWrittenVariant = async (shape: BacklogShape, settings: Bench
   const kafka = new Kafka({ brokers: [...settings.brokers], clientId: "bench-hand-written", logLevel: logLevel.WARN })
   const consumer = kafka.consumer({
     groupId: `${settings.topic}.hand-written`,
-    maxWaitTimeInMs: settings.lingerMillis,
+    maxWaitTimeInMs: settings.fetchMaxWaitMillis,
     minBytes: settings.fetchMinBytes,
-    maxBytesPerPartition: settings.batchMaxBytes
+    maxBytesPerPartition: settings.fetchMaxBytes
   })
   const meter = startMeter()
   const cache = new Map<string, number>()

@@ -6,6 +6,7 @@ import { IngestJob } from "../ingest/IngestJob.ts"
 import { IngestStats } from "../ingest/IngestStats.ts"
 import { SensorDataWriter } from "../ingest/SensorDataWriter.ts"
 import { QueryHealthChecks } from "../query/QueryOperations.ts"
+import { StorageMaintenance } from "../ingest/StorageMaintenance.ts"
 import { QueryServer } from "../query/QueryServer.ts"
 import { integerSetting } from "../runtime/config/ConfigValues.ts"
 import { Database, maxConnectionsConfig } from "../runtime/database/Database.ts"
@@ -55,8 +56,8 @@ export const KafkaForTools = Layer.unwrapEffect(
 )
 
 /**
- * The write side on top of a Kafka client and a database: migrations, topics, the consumer, and
- * its readiness checks. `HealthRegistry.Default` is one layer value, so the ingest and query
+ * The write side on top of a Kafka client and a database: migrations, topics, storage policies, the consumer,
+ * and its readiness checks. `HealthRegistry.Default` is one layer value, so the ingest and query
  * sides of one process share a registry.
  */
 export const IngestLive = Layer.merge(
@@ -70,7 +71,8 @@ export const IngestLive = Layer.merge(
       KafkaAdmin.layer,
       IngestStats.Default,
       ConsumerProgress.Default,
-      HealthRegistry.Default
+      HealthRegistry.Default,
+      StorageMaintenance.Default
     )
   ),
   Layer.annotateLogs("service", "ingest")

@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { Effect } from "effect"
 import createTables from "./migrations/0001_create_tables.ts"
+import createReadModels from "./migrations/0002_create_read_models.ts"
 
 /** Table in which the `Migrator` keeps the ids of the applied migrations. */
 export const MIGRATIONS_TABLE = "sensor_logger_migrations"
@@ -13,7 +14,7 @@ export const MIGRATIONS_TABLE = "sensor_logger_migrations"
 export const MIGRATIONS_LOCK_KEY = 7_319_400_001
 
 const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_create_tables": createTables }),
+  loader: Migrator.fromRecord({ "0001_create_tables": createTables, "0002_create_read_models": createReadModels }),
   table: MIGRATIONS_TABLE
 })
 

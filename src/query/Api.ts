@@ -1,15 +1,31 @@
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { SensorId } from "../domain/SensorId.ts"
+import { aggregateFunctions } from "./AggregateQueries.ts"
 import { BucketParam } from "./Bucket.ts"
-import { InvalidQuery, QueryUnavailable } from "./QueryErrors.ts"
-import { InstantParam, MetricNamesParam, Page, pageSize, SensorIdsParam } from "./QueryParams.ts"
+import { FillMode, fillModes } from "./GapFill.ts"
+import { InvalidQuery, QueryUnavailable, SensorNotFound, TooManyPoints } from "./QueryErrors.ts"
+import {
+  choiceParam,
+  InstantParam,
+  limitParam,
+  maxDataPointsParam,
+  MetricNamesParam,
+  Page,
+  pageSize,
+  SensorIdPathParam,
+  SensorIdsParam
+} from "./QueryParams.ts"
+import { TimeZoneParam } from "./TimeZone.ts"
 
 /** Largest `page_size` of the list endpoints. */
 export const maxPageSize = 1000
 
 /** Largest number of buckets one aggregate request returns. */
 export const maxBuckets = 10_000
+
+/** Readings per page of `GET /v1/readings` when `limit` is not given, and the largest `limit`. */
+export const readingLimits = { default: 1000, max: 10_000 } as const
 
 const Paging = {
   page: Schema.optionalWith(Page, { exact: true, default: () => 1 }),
@@ -27,6 +43,16 @@ export const SensorView = Schema.Struct({ id: SensorId, type: Schema.String, loc
   identifier: "Sensor"
 })
 
+/** A sensor with the metrics it has readings of and the times of its first and last reading. */
+export const SensorSummaryView = Schema.Struct({
+  id: SensorId,
+  type: Schema.String,
+  location: Schema.String,
+  metrics: Schema.Array(Schema.String),
+  first_reading: Schema.NullOr(Schema.String),
+  last_reading: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "SensorSummary" })
+
 /**
  * One reading: `ts` (ISO-8601 UTC), `sensor_id`, and one field per metric, as in the original
  * `{ts, sensor_id, temperature, cpu}`.
@@ -35,6 +61,14 @@ export const ReadingView = Schema.Struct(
   { ts: Schema.String, sensor_id: Schema.Number },
   Schema.Record({ key: Schema.String, value: Schema.Union(Schema.Number, Schema.String) })
 ).annotations({ identifier: "Reading" })
+
+/** One value of one metric of one sensor. */
+export const PointView = Schema.Struct({
+  ts: Schema.String,
+  sensor_id: Schema.Number,
+  metric: Schema.String,
+  value: Schema.Number
+}).annotations({ identifier: "Point" })
 
 /** One 30-minute bucket of the original GetSensorAvgData. */
 export const AverageView = Schema.Struct({
@@ -49,20 +83,27 @@ export const AverageAndLatestView = Schema.Struct({
   last_temp: Schema.NullOr(Schema.Number)
 }).annotations({ identifier: "AverageAndLatest" })
 
-/** The aggregate functions of `GET /v1/aggregates`. */
-const aggregateFunctions = ["avg", "min", "max", "sum", "count", "first", "last"] as const
 export const AggregateFunction = Schema.Literal(...aggregateFunctions).annotations({
   identifier: "AggregateFunction",
   message: (issue) =>
     `${JSON.stringify(issue.actual)} is not an aggregate function: expected one of ${aggregateFunctions.join(", ")}`
 })
-export type AggregateFunction = typeof AggregateFunction.Type
 
-/** One bucket of an aggregate series: the bucket's start and the value of each requested metric. */
+/**
+ * One bucket of an aggregate series: the bucket's start, the sensor when grouped by sensor, and
+ * the value of each requested metric.
+ */
 export const AggregateBucketView = Schema.Struct({
   period: Schema.String,
+  sensor_id: Schema.optionalWith(Schema.Number, { exact: true }),
   values: Schema.Record({ key: Schema.String, value: Schema.NullOr(Schema.Number) })
 }).annotations({ identifier: "AggregateBucket" })
+
+/** The latest value of each metric of one sensor. */
+export const LatestView = Schema.Struct({
+  sensor_id: Schema.Number,
+  metrics: Schema.Record({ key: Schema.String, value: Schema.Struct({ ts: Schema.String, value: Schema.Number }) })
+}).annotations({ identifier: "Latest" })
 
 const listSensors = HttpApiEndpoint.get("listSensors", "/v1/sensors")
   .setUrlParams(Schema.Struct(Paging))
@@ -92,24 +133,42 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
     Schema.Struct({
       ...TimeRange,
       metric: MetricNamesParam,
-      fn: Schema.optionalWith(AggregateFunction, { exact: true, default: () => "avg" as const }),
-      bucket: Schema.optionalWith(BucketParam, { exact: true, default: () => 1800 })
+      fn: Schema.optionalWith(choiceParam("fn", aggregateFunctions), { exact: true, default: () => "avg" as const }),
+      bucket: Schema.optionalWith(BucketParam, { exact: true }),
+      // The parameters below have no schema default, so clients written before they existed
+      // still type-check; the handler applies the defaults (UTC, none, none, auto).
+      time_zone: Schema.optionalWith(TimeZoneParam, { exact: true }),
+      fill: Schema.optionalWith(choiceParam("fill", fillModes), { exact: true }),
+      max_data_points: Schema.optionalWith(maxDataPointsParam(maxBuckets), { exact: true }),
+      group_by: Schema.optionalWith(choiceParam("group_by", ["none", "sensor"]), { exact: true }),
+      source: Schema.optionalWith(choiceParam("source", ["auto", "raw"]), { exact: true })
     })
   )
   .addSuccess(
     Schema.Struct({
-      bucket_seconds: Schema.Number,
       fn: AggregateFunction,
+      bucket: Schema.String.annotations({ description: "The bucket used: a width such as 30m, or day, week, month" }),
+      bucket_seconds: Schema.NullOr(Schema.Number).annotations({ description: "Width in seconds; null for calendar buckets" }),
+      time_zone: Schema.String,
+      fill: FillMode,
+      source: Schema.Literal("raw", "read_model", "read_model+raw").annotations({
+        description: "Where the values came from: raw readings, a continuous aggregate, or both"
+      }),
+      read_model: Schema.NullOr(Schema.String).annotations({ description: "The continuous aggregate used, if any" }),
+      from: Schema.NullOr(Schema.String),
+      to: Schema.NullOr(Schema.String),
       truncated: Schema.Boolean.annotations({
-        description: `True when the series has more than ${maxBuckets} buckets and only the first ${maxBuckets} are returned`
+        description: `True when the range was open and held more than the maximum number of buckets; only the first are returned`
       }),
       data: Schema.Array(AggregateBucketView)
     })
   )
   .addError(InvalidQuery)
-  .annotate(OpenApi.Summary, "Bucketed series of one aggregate over one or more metrics")
+  .addError(TooManyPoints)
+  .addError(SensorNotFound)
+  .annotate(OpenApi.Summary, "Bucketed series of one aggregate over one or more metrics and sensors")
 
-/** The read side's operations: the four of the original read service, and bucketed aggregates. */
+/** The operations of the original read service, and bucketed aggregates. */
 export class SensorsGroup extends HttpApiGroup.make("sensors")
   .add(listSensors)
   .add(listReadings)
@@ -119,9 +178,98 @@ export class SensorsGroup extends HttpApiGroup.make("sensors")
   .addError(QueryUnavailable)
 {}
 
+const sensorSummaries = HttpApiEndpoint.get("sensorSummaries", "/v1/sensor-summaries")
+  .setUrlParams(
+    Schema.Struct({
+      ...Paging,
+      type: Schema.optionalWith(Schema.String.annotations({ description: "Only sensors of this type" }), { exact: true }),
+      location: Schema.optionalWith(Schema.String.annotations({ description: "Only sensors at this location" }), { exact: true })
+    })
+  )
+  .addSuccess(Schema.Struct({ sensors: Schema.Array(SensorSummaryView), page: Schema.Number, page_size: Schema.Number }))
+  .annotate(OpenApi.Summary, "List sensors with their metrics and first and last reading times")
+
+const getSensor = HttpApiEndpoint.get("getSensor")`/v1/sensors/${HttpApiSchema.param("id", SensorIdPathParam)}`
+  .addSuccess(SensorSummaryView)
+  .addError(SensorNotFound)
+  .annotate(OpenApi.Summary, "One sensor with its metrics and first and last reading times")
+
+const latest = HttpApiEndpoint.get("latest", "/v1/latest")
+  .setUrlParams(
+    Schema.Struct({
+      ...Paging,
+      sensor_id: Schema.optionalWith(SensorIdsParam, { exact: true }),
+      metric: Schema.optionalWith(MetricNamesParam, { exact: true })
+    })
+  )
+  .addSuccess(Schema.Struct({ data: Schema.Array(LatestView), page: Schema.Number, page_size: Schema.Number }))
+  .addError(SensorNotFound)
+  .annotate(OpenApi.Summary, "Latest value of each metric of many sensors, from the sensor_latest read model")
+
+/** Sensors with what they measured, and their latest values. */
+export class CatalogGroup extends HttpApiGroup.make("catalog")
+  .add(sensorSummaries)
+  .add(getSensor)
+  .add(latest)
+  .addError(QueryUnavailable)
+{}
+
+const RawRange = {
+  ...TimeRange,
+  metric: Schema.optionalWith(MetricNamesParam, { exact: true })
+}
+
+const readings = HttpApiEndpoint.get("readings", "/v1/readings")
+  .setUrlParams(
+    Schema.Struct({
+      ...RawRange,
+      order: Schema.optionalWith(choiceParam("order", ["asc", "desc"]), { exact: true, default: () => "asc" as const }),
+      limit: Schema.optionalWith(limitParam(readingLimits.max), { exact: true, default: () => readingLimits.default }),
+      cursor: Schema.optionalWith(Schema.String.annotations({ description: "next_cursor of the previous page" }), { exact: true })
+    })
+  )
+  .addSuccess(
+    Schema.Struct({
+      data: Schema.Array(PointView),
+      next_cursor: Schema.optionalWith(Schema.String, { exact: true }).annotations({
+        description: "Cursor of the next page; absent on the last page"
+      })
+    })
+  )
+  .addError(InvalidQuery)
+  .addError(SensorNotFound)
+  .annotate(OpenApi.Summary, "Raw readings of a range, one value per row, with keyset pagination")
+
+const exportReadings = HttpApiEndpoint.get("export", "/v1/export")
+  .setUrlParams(
+    Schema.Struct({
+      ...RawRange,
+      format: Schema.optionalWith(choiceParam("format", ["ndjson", "csv"]), { exact: true })
+    })
+  )
+  .setHeaders(Schema.Struct({ accept: Schema.optionalWith(Schema.String, { exact: true }) }))
+  .addSuccess(HttpApiSchema.Text({ contentType: "application/x-ndjson" }))
+  .addError(InvalidQuery)
+  .addError(SensorNotFound)
+  .annotate(
+    OpenApi.Description,
+    "Streams the readings of a range as NDJSON (one {ts, sensor_id, metric, value} a line) or CSV " +
+      "(text/csv, header ts,sensor_id,metric,value), chosen by format or the Accept header"
+  )
+  .annotate(OpenApi.Summary, "Export raw readings as NDJSON or CSV")
+
+/** Raw readings: paged, and exported as a stream. */
+export class ReadingsGroup extends HttpApiGroup.make("readings")
+  .add(readings)
+  .add(exportReadings)
+  .addError(QueryUnavailable)
+{}
+
 /** The query service's HTTP API; its OpenAPI document is served at `/openapi.json`. */
 export class QueryApi extends HttpApi.make("sensor-logger")
   .add(SensorsGroup)
+  .add(CatalogGroup)
+  .add(ReadingsGroup)
   .annotate(OpenApi.Title, "sensor-logger query API")
-  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.Version, "0.2.0")
 {}

@@ -25,11 +25,14 @@ export const pageSize = (max: number) =>
     })
   )
 
+const relativeUnitMicros: Record<string, number> = { s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 }
+
 /**
- * An instant in a query: a Unix timestamp or ISO-8601 with a zone. A number's unit follows the
- * ingest rule (seconds below 1e11, then milliseconds, microseconds, nanoseconds), so a query can
- * use the timestamps devices sent. Decodes to microseconds since 1970 and encodes back as
- * ISO-8601 UTC.
+ * An instant in a query: a Unix timestamp, ISO-8601 with a zone, `now`, or `now-` and a duration
+ * (`now-15m`, `now-1h`, `now-7d`). A number's unit follows the ingest rule (seconds below 1e11,
+ * then milliseconds, microseconds, nanoseconds), so a query can use the timestamps devices sent.
+ * `now` is the time of decoding, on the query service's clock. Decodes to microseconds since 1970
+ * and encodes back as ISO-8601 UTC.
  */
 export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
   strict: true,
@@ -39,18 +42,39 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
       if (micros !== undefined && Number.isSafeInteger(micros)) return ParseResult.succeed(EpochMicros.make(micros))
       return ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is too large for a timestamp in any unit`))
     }
+    const relative = /^now(?:-(\d{1,9})([smhdw]))?$/.exec(text)
+    if (relative !== null) {
+      const offset = relative[1] === undefined ? 0 : Number(relative[1]) * relativeUnitMicros[relative[2]!]!
+      return ParseResult.succeed(EpochMicros.make(Date.now() * 1000 - offset))
+    }
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)
       ? ParseResult.succeed(parsed.right)
       : ParseResult.fail(
-        new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not Unix seconds or ${parsed.left.replace(/^expected /, "")}`)
+        new ParseResult.Type(
+          ast,
+          text,
+          `${JSON.stringify(text)} is not Unix seconds, now, now-<duration> (now-1h) or ${parsed.left.replace(/^expected /, "")}`
+        )
       )
   },
   encode: (micros) => ParseResult.succeed(formatEpochMicros(micros))
 }).annotations({
   identifier: "Instant",
   description:
-    "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude) or ISO-8601 with a zone, such as 2022-03-04T15:55:07Z"
+    "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude), ISO-8601 with a zone such as 2022-03-04T15:55:07Z, now, or now-<duration> such as now-1h (s, m, h, d, w)"
+})
+
+/** A sensor id in a query or path: a non-negative integer, with a message that quotes the value. */
+const SensorIdText = Schema.transformOrFail(Schema.String, SensorId, {
+  strict: true,
+  decode: (text, _, ast) => {
+    const id = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+    return Number.isSafeInteger(id)
+      ? ParseResult.succeed(SensorId.make(id))
+      : ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a sensor id: expected a non-negative integer`))
+  },
+  encode: (id) => ParseResult.succeed(String(id))
 })
 
 /**
@@ -68,7 +92,7 @@ const commaSeparated = <A>(item: Schema.Schema<A, string>) =>
   }).pipe(Schema.compose(Schema.NonEmptyArray(item)))
 
 /** `sensor_id`: one id or several, comma-separated. */
-export const SensorIdsParam = commaSeparated(Schema.compose(Schema.NumberFromString, SensorId)).annotations({
+export const SensorIdsParam = commaSeparated(SensorIdText).annotations({
   identifier: "SensorIds",
   description: "A sensor id, or several separated by commas"
 })
@@ -78,3 +102,48 @@ export const MetricNamesParam = commaSeparated(MetricName).annotations({
   identifier: "MetricNames",
   description: "A metric name, or several separated by commas"
 })
+
+/** `sensor_id` in a path: one sensor id. */
+export const SensorIdPathParam = SensorIdText.annotations({ identifier: "SensorIdPath" })
+
+/** `limit`: readings per page, from 1 to `max`. */
+export const limitParam = (max: number) =>
+  Schema.NumberFromString.pipe(
+    Schema.int(),
+    Schema.between(1, max),
+    Schema.annotations({
+      description: `Readings per page, 1 to ${max}`,
+      message: (issue) => `${JSON.stringify(issue.actual)} is not a limit: expected an integer from 1 to ${max}`
+    })
+  )
+
+/** `max_data_points`: the most buckets the response may have, from 1 to `max`. */
+export const maxDataPointsParam = (max: number) =>
+  Schema.NumberFromString.pipe(
+    Schema.int(),
+    Schema.between(1, max),
+    Schema.annotations({
+      description: `Maximum number of buckets in the response, 1 to ${max}; without bucket, it picks the smallest width that fits`,
+      message: (issue) => `${JSON.stringify(issue.actual)} is not a number of points: expected an integer from 1 to ${max}`
+    })
+  )
+
+/**
+ * A parameter that takes one of `values`. It decodes from any string, so that a wrong value gets
+ * one message naming them all rather than one per literal.
+ */
+export const choiceParam = <const Values extends readonly [string, ...Array<string>]>(name: string, values: Values) =>
+  Schema.transformOrFail(
+    Schema.String.annotations({ jsonSchema: { type: "string", enum: [...values] } }),
+    Schema.Literal(...values),
+    {
+      strict: true,
+      decode: (text, _, ast) =>
+        (values as ReadonlyArray<string>).includes(text)
+          ? ParseResult.succeed(text as Values[number])
+          : ParseResult.fail(
+            new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a valid ${name}: expected one of ${values.join(", ")}`)
+          ),
+      encode: ParseResult.succeed
+    }
+  ).annotations({ identifier: name })

@@ -3,14 +3,22 @@ import { Effect, Layer } from "effect"
 import { httpMetricsMiddleware } from "../runtime/telemetry/HttpMetrics.ts"
 import { operationsPathList } from "../runtime/telemetry/OperationsRoutes.ts"
 import { QueryApi } from "./Api.ts"
+import { AggregateQueries } from "./AggregateQueries.ts"
+import { CatalogHandlers } from "./CatalogHandlers.ts"
+import { CatalogQueries } from "./CatalogQueries.ts"
 import { SensorsHandlers } from "./Handlers.ts"
 import { QueryOperationsRoutes } from "./QueryOperations.ts"
+import { MetricDirectory } from "./MetricDirectory.ts"
+import { ReadingQueries } from "./ReadingQueries.ts"
+import { ReadingsHandlers } from "./ReadingsHandlers.ts"
+import { ReadOnlyTransaction } from "./ReadOnlyTransaction.ts"
 import { SensorQueries } from "./SensorQueries.ts"
 
 /** The query API with its handlers, the OpenAPI document at `/openapi.json` and a docs page at `/docs`. */
 export const QueryApiLive = HttpApiBuilder.api(QueryApi).pipe(
-  Layer.provide(SensorsHandlers),
-  Layer.provide(SensorQueries.Default)
+  Layer.provide(Layer.mergeAll(SensorsHandlers, CatalogHandlers, ReadingsHandlers)),
+  Layer.provide(Layer.mergeAll(SensorQueries.Default, AggregateQueries.Default, CatalogQueries.Default, ReadingQueries.Default, ReadOnlyTransaction.Default)),
+  Layer.provide(MetricDirectory.Default)
 )
 
 /** Responds to a path that no route matches with a JSON 404, like every other error, instead of an empty body. */

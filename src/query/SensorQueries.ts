@@ -1,7 +1,7 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect } from "effect"
 import type { SensorId } from "../domain/SensorId.ts"
-import type { AggregateFunction } from "./Api.ts"
+import { MetricDirectory } from "./MetricDirectory.ts"
 
 /** The filters shared by the reading queries. `from` is inclusive and `to` exclusive, in microseconds. */
 export interface ReadingFilter {
@@ -25,64 +25,17 @@ export interface AverageRow {
   readonly lastTemp: number | null
 }
 
-/** One (bucket, metric) value of an aggregate series. */
-export interface AggregateRow {
-  readonly periodMicros: number
-  readonly metric: string
-  readonly value: number | null
-}
-
-const aggregateSql: Record<AggregateFunction, string> = {
-  // PostgreSQL's avg(float8) also sums the squares, which overflows for values above about 1e154.
-  avg: "sum(d.value) / count(d.value)",
-  min: "min(d.value)",
-  max: "max(d.value)",
-  sum: "sum(d.value)",
-  count: "count(*)",
-  first: "first(d.value, d.time)",
-  last: "last(d.value, d.time)"
-}
-
 /**
- * Read-only SQL over `sensors`, `metrics` and `sensor_data`.
+ * Read-only SQL of the original read service's operations over `sensors` and `sensor_data`.
  *
- * Metric names are turned into ids before a query rather than joined in it. With the join,
- * TimescaleDB can neither filter compressed chunks by `metric_id` nor use its skip scan. On
- * compressed data that made bucketed averages about 3 times and latest values about 40 times
- * slower (bench/storage-layout.ts).
+ * Metric names are turned into ids before a query rather than joined in it (`MetricDirectory`).
+ * On compressed data the join made bucketed averages about 3 times and latest values about 40
+ * times slower (bench/storage-layout.ts).
  */
 export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logger/SensorQueries", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    // Metric names are never renamed or removed, so a cached id stays valid. An unknown name
-    // triggers one reload, because the ingest job may have registered it since.
-    const metricIds = new Map<string, number>()
-    const metricNames = new Map<number, string>()
-
-    const loadMetrics = sql<{ id: number; name: string }>`select id, name from metrics`.pipe(
-      Effect.tap((rows) => {
-        for (const row of rows) {
-          metricIds.set(row.name, row.id)
-          metricNames.set(row.id, row.name)
-        }
-      })
-    )
-
-    /** Ids of the metrics of `names` that exist; unknown names are left out. */
-    const idsOf = (names: ReadonlyArray<string>) =>
-      Effect.gen(function*() {
-        if (names.some((name) => !metricIds.has(name))) yield* loadMetrics
-        return names.flatMap((name) => {
-          const id = metricIds.get(name)
-          return id === undefined ? [] : [id]
-        })
-      })
-
-    const nameOf = (id: number) =>
-      Effect.gen(function*() {
-        if (!metricNames.has(id)) yield* loadMetrics
-        return metricNames.get(id) ?? `metric_${id}`
-      })
+    const { idsOf, nameOf } = yield* MetricDirectory
 
     const instant = (micros: number) => sql`timestamptz 'epoch' + ${micros}::int8 * interval '1 microsecond'`
 
@@ -142,34 +95,6 @@ export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logge
       }))
     })
 
-    const aggregate = Effect.fn("SensorQueries.aggregate")(function*(options: {
-      readonly filter: ReadingFilter
-      readonly metrics: ReadonlyArray<string>
-      readonly fn: AggregateFunction
-      readonly bucketSeconds: number
-      readonly maxBuckets: number
-    }) {
-      const ids = yield* idsOf(options.metrics)
-      if (ids.length === 0) return []
-      const rows = yield* sql<{ period_us: number; metric_id: number; value: number | null }>`
-        with buckets as (
-          select time_bucket(${options.bucketSeconds} * interval '1 second', d.time) as period,
-                 d.metric_id, ${sql.literal(aggregateSql[options.fn])} as value
-          from sensor_data d
-          where d.metric_id = any(${ids}::int4[]) and ${sql.and(readingConditions(options.filter))}
-          group by 1, 2
-        ),
-        kept as (select distinct period from buckets order by period limit ${options.maxBuckets})
-        select (extract(epoch from b.period) * 1000000)::int8 as period_us, b.metric_id, b.value
-        from buckets b join kept k on k.period = b.period
-        order by 1, 2`
-      const result: Array<AggregateRow> = []
-      for (const row of rows) {
-        result.push({ periodMicros: row.period_us, metric: yield* nameOf(row.metric_id), value: row.value })
-      }
-      return result
-    })
-
-    return { listSensors, listReadings, averages, aggregate } as const
+    return { listSensors, listReadings, averages } as const
   })
 }) {}

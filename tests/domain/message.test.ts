@@ -44,6 +44,38 @@ describe("decodeReadingMessage", () => {
     expect(result.rejected[0]?.error.value).toBe(`"21.5"`)
   })
 
+  it("rejects sensor_id given as a string", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": "7", "cpu": 1}`)))
+    expect(result.readings).toHaveLength(0)
+    expect(result.rejected[0]?.error.field).toBe("sensor_id")
+    expect(result.rejected[0]?.error.value).toBe(`"7"`)
+    expect(result.rejected[0]?.error.reason).toBe("expected a non-negative integer")
+  })
+
+  it("decodes an integer and a fraction of one metric alike", () => {
+    const result = Either.getOrThrow(
+      decodeReadingMessage(bytes(`[{"ts": 1646409307, "sensor_id": 1, "temperature": 30}, {"ts": 1646409308, "sensor_id": 1, "temperature": 30.5}]`))
+    )
+    expect(result.readings.map((reading) => reading.metrics)).toEqual([{ temperature: 30 }, { temperature: 30.5 }])
+  })
+
+  it.each([
+    [1646409307, 1646409307000000],
+    [1646409307123, 1646409307123000],
+    [1646409307123456, 1646409307123456],
+    [1646409307.5, 1646409307500000]
+  ])("reads ts %s by its magnitude", (ts, micros) => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(JSON.stringify({ ts, sensor_id: 1, cpu: 1 }))))
+    expect(result.readings[0]?.time).toBe(micros)
+  })
+
+  it("rejects ts 99999999999999, the year 5138 in milliseconds", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 99999999999999, "sensor_id": 1, "cpu": 1}`)))
+    expect(result.readings).toHaveLength(0)
+    expect(result.rejected[0]?.error.field).toBe("ts")
+    expect(result.rejected[0]?.error.reason).toContain("5138")
+  })
+
   it("rejects 1e999, which JSON parses to Infinity", () => {
     const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "cpu": 1e999}`)))
     expect(result.readings).toHaveLength(0)
@@ -90,5 +122,25 @@ describe("decodeSensorMessage", () => {
     const result = decodeSensorMessage(bytes(JSON.stringify({ id: 7, location: "x".repeat(51) })))
     expect(Either.isLeft(result)).toBe(true)
     if (Either.isLeft(result)) expect(result.left.reason).toContain("location")
+  })
+
+  it("accepts 50 characters outside the Basic Multilingual Plane", () => {
+    const label = "\u{1F321}".repeat(50)
+    const sensor = Either.getOrThrow(decodeSensorMessage(bytes(JSON.stringify({ id: 7, type: label }))))
+    expect(sensor.type).toBe(label)
+  })
+
+  it.each([
+    [`{"id": 7, "type": 5}`, "type", "Expected string, actual 5"],
+    [`{"id": 7, "location": ["hall"]}`, "location", "Expected string"],
+    [`{"id": "7"}`, "id", "Expected"],
+    [`{"id": 7, "type": "a\\u0000b"}`, "type", "U+0000"]
+  ])("rejects %s and names the field", (text, field, reason) => {
+    const result = decodeSensorMessage(bytes(text))
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      expect(result.left.reason).toContain(`["${field}"]`)
+      expect(result.left.reason).toContain(reason)
+    }
   })
 })

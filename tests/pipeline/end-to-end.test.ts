@@ -1,47 +1,22 @@
 import { it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
-import { Kafka, logLevel } from "kafkajs"
 import { describe, expect } from "vitest"
 import { deadLetterHeaders } from "../../src/ingest/DeadLetter.ts"
 import {
   awaitCommittedRecords,
   awaitRows,
+  consumeAll,
   getRaw,
   pipelineLayer,
   pollUntil,
   produce,
   queryClient,
   TestDatabase,
-  testBrokers,
   uniqueNames
 } from "../support/TestPipeline.ts"
 
 const originalExample = `[{"ts": 1646409307, "sensor_id": 1, "temperature":30, "cpu":20}]`
-
-/** Reads every record of `topic` from the beginning, waiting until `count` have arrived. */
-const consumeAll = (topic: string, count: number) =>
-  Effect.promise(async () => {
-    const kafka = new Kafka({ brokers: [...testBrokers()], clientId: "test-reader", logLevel: logLevel.NOTHING })
-    const consumer = kafka.consumer({ groupId: `${topic}.reader` })
-    const records: Array<{ value: string; headers: Record<string, string> }> = []
-    await consumer.connect()
-    await consumer.subscribe({ topic, fromBeginning: true })
-    const done = new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const headers = Object.fromEntries(
-            Object.entries(message.headers ?? {}).map(([key, value]) => [key, String(value)])
-          )
-          records.push({ value: message.value?.toString() ?? "", headers })
-          if (records.length >= count) resolve()
-        }
-      })
-    })
-    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 30_000))])
-    await consumer.disconnect()
-    return records
-  })
 
 describe("pipeline on the real broker and embedded TimescaleDB", () => {
   it.scopedLive("returns the original example message through the query API", () => {

@@ -67,8 +67,7 @@ describe("tracing over OTLP/HTTP", () => {
       expect(batch.attributes["rows"]).toBe(2)
 
       const below = descendantsOf(spans, batch)
-      expect(named(below, "IngestJob.decode")).toHaveLength(1)
-      expect(named(below, "IngestJob.commit")).toHaveLength(1)
+      expect(named(below, "PartitionConsumer.commit")).toHaveLength(1)
       const writes = named(below, "SensorDataWriter.write")
       expect(writes).toHaveLength(1)
       const statements = descendantsOf(spans, writes[0]!).filter((span) => span.name === "sql.execute")

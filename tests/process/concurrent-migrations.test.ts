@@ -50,8 +50,9 @@ describe("concurrent migrations", () => {
     const applied = ingests.map((ingest) => ingest.lines.filter((line) => line.message === "Applied migration").length)
     const migrations = await appliedMigrations(database.url)
 
-    expect(migrations).toEqual([{ migrationId: 1, name: "create_tables" }])
-    expect(applied.reduce((total, count) => total + count, 0)).toBe(1)
+    expect(migrations).toEqual([{ migrationId: 1, name: "create_tables" }, { migrationId: 2, name: "create_read_models" }])
+    // One of the two applied every migration, the other none.
+    expect([...applied].sort((a, b) => a - b)).toEqual([0, migrations.length])
     for (const ingest of ingests) {
       expect(ingest.running).toBe(true)
       expect(ingest.lines.filter((line) => line.level === "ERROR" || line.level === "FATAL")).toEqual([])

@@ -20,6 +20,25 @@ describe("InstantParam", () => {
     expect(decodeInstant(text)).toEqual(Either.right(micros))
   })
 
+  it("decodes now and now minus a duration", () => {
+    const before = Date.now() * 1000
+    const now = decodeInstant("now")
+    const hourAgo = decodeInstant("now-1h")
+    const after = Date.now() * 1000
+    expect(Either.isRight(now)).toBe(true)
+    expect(Either.isRight(hourAgo)).toBe(true)
+    const nowMicros = Either.getOrThrow(now)
+    const hourAgoMicros = Either.getOrThrow(hourAgo)
+    expect(nowMicros).toBeGreaterThanOrEqual(before)
+    expect(nowMicros).toBeLessThanOrEqual(after)
+    expect(hourAgoMicros).toBeGreaterThanOrEqual(before - 3600e6)
+    expect(hourAgoMicros).toBeLessThanOrEqual(after - 3600e6)
+  })
+
+  it("rejects now with an unknown unit", () => {
+    expect(Either.isLeft(decodeInstant("now-1y"))).toBe(true)
+  })
+
   it("rejects a word and quotes it", () => {
     const result = decodeInstant("yesterday")
     expect(Either.isLeft(result)).toBe(true)

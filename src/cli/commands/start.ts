@@ -33,6 +33,8 @@ const startProgram = (options: { readonly sensors: number; readonly rate: number
         `  readings:  curl '${url}/v1/sensor-data?page_size=5'`,
         `  sensors:   curl '${url}/v1/sensors'`,
         `  averages:  curl '${url}/v1/sensor-data/avg'`,
+        `  latest:    curl '${url}/v1/latest'`,
+        `  hourly:    curl '${url}/v1/aggregates?metric=temperature&fn=max&bucket=1h&group_by=sensor'`,
         `  API docs:  ${url}/docs   (OpenAPI: ${url}/openapi.json)`,
         `  health:    curl '${url}/health/ready'   (Prometheus: ${url}/metrics)`,
         "Press Ctrl-C to stop.",

@@ -109,7 +109,7 @@ const effectLevel: Record<number, LogLevel.LogLevel> = {
  */
 const makeLogCreator = (runtime: Runtime.Runtime<never>) => () => (entry: LogEntry) => {
   const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry.log
-  // The consumer's "Crash: …" line is reported by the CRASH event handler in PartitionBatches.ts,
+  // The consumer's "Crash: …" line is reported by the CRASH event handler in PartitionConsumer.ts,
   // as a warning when kafkajs restarts the consumer and as an error when it gives up.
   const reportedElsewhere = entry.level === logLevel.ERROR &&
     (entry.namespace === "Connection" || (entry.namespace === "Consumer" && message.startsWith("Crash:")))

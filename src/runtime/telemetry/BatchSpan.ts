@@ -7,14 +7,21 @@
  * @module
  */
 import { Effect, Option } from "effect"
-import type { PartitionBatch } from "../kafka/PartitionBatches.ts"
+import type { KafkaMessage } from "kafkajs"
 import { batchTraceOptions } from "./TraceContext.ts"
+
+/** The records of one partition handled together, in offset order. */
+export interface SpanBatch {
+  readonly topic: string
+  readonly partition: number
+  readonly messages: ReadonlyArray<KafkaMessage>
+}
 
 /** Name of the batch span. */
 export const batchSpanName = "IngestJob.batch"
 
 /** Wraps the handling of `batch` in its consumer span, as a child of its producer or linked to its producers. */
-export const withBatchSpan = (batch: PartitionBatch, groupId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+export const withBatchSpan = (batch: SpanBatch, groupId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => {
   const trace = batchTraceOptions(batch.messages)
   return Effect.withSpan(effect, batchSpanName, {
     kind: "consumer",
@@ -29,9 +36,8 @@ export const withBatchSpan = (batch: PartitionBatch, groupId: string) => <A, E, 
       "messaging.destination.name": batch.topic,
       "messaging.destination.partition.id": String(batch.partition),
       "messaging.batch.message_count": batch.messages.length,
-      "messaging.kafka.offset.first": batch.firstOffset,
-      "messaging.kafka.offset.last": batch.lastOffset,
-      "messaging.kafka.high_watermark": batch.highWatermark,
+      "messaging.kafka.offset.first": batch.messages[0]?.offset,
+      "messaging.kafka.offset.last": batch.messages[batch.messages.length - 1]?.offset,
       "sensor_logger.traced_records": trace.tracedRecords,
       "sensor_logger.dropped_links": trace.droppedLinks
     }

@@ -2,7 +2,7 @@
  * How far a consumer group member is behind, partition by partition, and whether it still makes
  * progress. The consumer reports its group membership, every fetched batch and every commit.
  * Lag is the partition's high watermark at the latest fetch minus the consumer's position (the
- * offset after its last commit, or the first offset of the batch in flight).
+ * offset after its last commit, or before the first commit the first offset fetched).
  *
  * @module
  */
@@ -116,10 +116,14 @@ export class ConsumerProgress extends Effect.Service<ConsumerProgress>()("sensor
 
     return {
       assigned,
-      /** Records a fetched batch: its first offset and the partition's high watermark, as decimal strings. */
+      /**
+       * Records a fetched batch: its first offset and the partition's high watermark, as decimal
+       * strings. The first offset is the position only until the first commit, because fetched
+       * records may wait in the partition's mailbox for several fetches before they are written.
+       */
       fetched: (topic: string, partition: number, firstOffset: string, highWatermark: string) =>
         update(topic, partition, (state) => {
-          state.position = BigInt(firstOffset)
+          state.position ??= BigInt(firstOffset)
           state.highWatermark = BigInt(highWatermark)
         }),
       /** Records a commit of the offsets before `nextOffset`. */

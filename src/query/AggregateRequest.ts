@@ -1,0 +1,193 @@
+import { Effect } from "effect"
+import { formatEpochMicros } from "../domain/Timestamp.ts"
+import { planAggregate, rawPlan } from "./AggregatePlan.ts"
+import { type AggregateFunction, AggregateQueries, type BucketAssignment } from "./AggregateQueries.ts"
+import { type Bucket, bucketStarts, countBuckets, fittingWidth, formatBucket, suggestBucket } from "./Bucket.ts"
+import { type FillMode, fillSeries } from "./GapFill.ts"
+import { checkRange, requireKnownSensors } from "./HandlerSupport.ts"
+import { MetricDirectory } from "./MetricDirectory.ts"
+import { InvalidQuery, TooManyPoints } from "./QueryErrors.ts"
+
+/** The decoded parameters of `GET /v1/aggregates`. */
+export interface AggregateParams {
+  readonly sensor_id?: ReadonlyArray<number> | undefined
+  readonly from?: number | undefined
+  readonly to?: number | undefined
+  readonly metric: ReadonlyArray<string>
+  readonly fn: AggregateFunction
+  readonly bucket?: Bucket | undefined
+  readonly time_zone?: string | undefined
+  readonly fill?: FillMode | undefined
+  readonly max_data_points?: number | undefined
+  readonly group_by?: "none" | "sensor" | undefined
+  readonly source?: "auto" | "raw" | undefined
+}
+
+/** `AggregateParams` with the defaults applied. */
+interface ResolvedParams extends AggregateParams {
+  readonly time_zone: string
+  readonly fill: FillMode
+  readonly group_by: "none" | "sensor"
+  readonly source: "auto" | "raw"
+}
+
+/** Default bucket when neither `bucket` nor `max_data_points` is given: 30 minutes, as the original averages. */
+const defaultBucket = 1800
+
+const tooManyPoints = (bucket: Bucket, zone: string, from: number, to: number, count: number, maximum: number) => {
+  const suggestion = suggestBucket(bucket, zone, from, to, maximum)
+  const fitting = suggestion === undefined ? "narrow the range" : `use a bucket of at least ${formatBucket(suggestion)}`
+  return new TooManyPoints({
+    parameter: "bucket",
+    value: formatBucket(bucket),
+    maximum,
+    count,
+    suggested_bucket: suggestion === undefined ? null : formatBucket(suggestion),
+    message: `the range contains ${count} buckets of ${formatBucket(bucket)}, more than the maximum of ${maximum}; ${fitting}`
+  })
+}
+
+/**
+ * Computes the response of an aggregate request. It checks the request's size before reading
+ * anything, resolves an open range from the data, plans the range over the read models, and
+ * fills the gaps. It runs inside the caller's read-only transaction.
+ */
+export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
+  Effect.gen(function*() {
+    const params: ResolvedParams = {
+      ...request,
+      time_zone: request.time_zone ?? "UTC",
+      fill: request.fill ?? "none",
+      group_by: request.group_by ?? "none",
+      source: request.source ?? "auto"
+    }
+    yield* checkRange(params.from, params.to)
+    const zone = params.time_zone
+    if (typeof params.bucket === "number" && zone !== "UTC") {
+      return yield* new InvalidQuery({
+        parameter: "time_zone",
+        value: zone,
+        message: "time_zone applies to the calendar buckets day, week and month; fixed widths are aligned to UTC, so leave it out or use bucket=day"
+      })
+    }
+    const maximum = params.max_data_points ?? maxBuckets
+    const pickBucket = (from: number, to: number): Bucket =>
+      params.bucket ?? (params.max_data_points === undefined ? defaultBucket : fittingWidth(from, to, maximum) ?? defaultBucket)
+
+    // A closed range is checked before any statement, so an oversized request costs nothing.
+    if (params.from !== undefined && params.to !== undefined) {
+      const bucket = pickBucket(params.from, params.to)
+      const count = countBuckets(bucket, zone, params.from, params.to)
+      if (count > maximum) return yield* tooManyPoints(bucket, zone, params.from, params.to, count, maximum)
+    }
+    yield* requireKnownSensors(params.sensor_id)
+    const queries = yield* AggregateQueries
+    const metricIds = yield* (yield* MetricDirectory).idsOf(params.metric)
+
+    let from = params.from
+    let to = params.to
+    if (from === undefined || to === undefined) {
+      const range = metricIds.length === 0 ? undefined : yield* queries.dataRange(metricIds, params.sensor_id)
+      from = from ?? range?.first
+      to = to ?? (range === undefined ? undefined : range.last + 1)
+    }
+    const bucket = from !== undefined && to !== undefined ? pickBucket(from, to) : params.bucket ?? defaultBucket
+    const header = {
+      fn: params.fn,
+      bucket: formatBucket(bucket),
+      bucket_seconds: typeof bucket === "number" ? bucket : null,
+      time_zone: zone,
+      fill: params.fill
+    }
+    if (from === undefined || to === undefined || from >= to) {
+      return { ...header, source: "raw" as const, read_model: null, from: null, to: null, truncated: false, data: [] }
+    }
+
+    let starts = bucketStarts(bucket, zone, from, to, maximum + 1)
+    let truncated = false
+    if (starts.length > maximum) {
+      // Only an open range gets here. It keeps its first buckets and sets `truncated`.
+      to = starts[maximum]!
+      starts = starts.slice(0, maximum)
+      truncated = true
+    }
+
+    const plan = params.source === "raw"
+      ? rawPlan(from, to)
+      : planAggregate(from, to, starts, yield* queries.readModelStates)
+    const assignment: BucketAssignment = typeof bucket === "number"
+      ? { _tag: "Fixed", widthMicros: bucket * 1e6 }
+      : { _tag: "Starts", starts }
+    const rows = metricIds.length === 0 ? [] : yield* queries.aggregate({
+      fn: params.fn,
+      metricIds,
+      sensorIds: params.sensor_id,
+      groupBySensor: params.group_by === "sensor",
+      assignment,
+      plan
+    })
+
+    const data = yield* assembleSeries(params, metricIds, starts, rows)
+    let source: "raw" | "read_model" | "read_model+raw" = "read_model+raw"
+    if (plan.readModel === undefined) source = "raw"
+    else if (plan.rawRanges.length === 0) source = "read_model"
+    return {
+      ...header,
+      source,
+      read_model: plan.readModel?.name ?? null,
+      from: formatEpochMicros(from),
+      to: formatEpochMicros(to),
+      truncated,
+      data
+    }
+  })
+
+/** Turns the (bucket, sensor, metric) values into response rows, one per bucket (and sensor), filled as requested. */
+const assembleSeries = (
+  params: ResolvedParams,
+  metricIds: ReadonlyArray<number>,
+  starts: ReadonlyArray<number>,
+  rows: ReadonlyArray<{ periodMicros: number; sensorId: number | null; metricId: number; value: number | null }>
+) =>
+  Effect.gen(function*() {
+    const directory = yield* MetricDirectory
+    const grouped = params.group_by === "sensor"
+    const series = new Map<string, Map<number, number | null>>()
+    const sensorsWithData = new Set<number>()
+    for (const row of rows) {
+      if (row.sensorId !== null) sensorsWithData.add(row.sensorId)
+      const key = `${row.sensorId ?? ""}/${row.metricId}`
+      let values = series.get(key)
+      if (values === undefined) series.set(key, values = new Map())
+      values.set(row.periodMicros, row.value)
+    }
+    const sensors: ReadonlyArray<number | null> = grouped
+      ? [...new Set([...(params.sensor_id ?? []), ...sensorsWithData])].sort((a, b) => a - b)
+      : [null]
+    const nameById = new Map<number, string>()
+    for (const id of metricIds) nameById.set(id, yield* directory.nameOf(id))
+
+    const data: Array<{ period: string; sensor_id?: number; values: Record<string, number | null> }> = []
+    for (const sensor of sensors) {
+      const byPeriod = new Map<number, Record<string, number | null>>()
+      const bucketRow = (start: number) => {
+        let values = byPeriod.get(start)
+        if (values === undefined) {
+          values = Object.fromEntries(params.metric.map((metric) => [metric, params.fn === "count" && params.fill !== "none" ? 0 : null]))
+          byPeriod.set(start, values)
+        }
+        return values
+      }
+      for (const metricId of metricIds) {
+        const values = series.get(`${sensor ?? ""}/${metricId}`) ?? new Map<number, number | null>()
+        const filled = fillSeries(starts, values, params.fill, params.fn === "count" ? 0 : undefined)
+        for (const [start, value] of filled) bucketRow(start)[nameById.get(metricId)!] = value
+      }
+      if (params.fill !== "none") for (const start of starts) bucketRow(start)
+      for (const start of [...byPeriod.keys()].sort((a, b) => a - b)) {
+        const period = formatEpochMicros(start)
+        data.push(sensor === null ? { period, values: byPeriod.get(start)! } : { period, sensor_id: sensor, values: byPeriod.get(start)! })
+      }
+    }
+    return data
+  })

@@ -1,0 +1,44 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+/**
+ * Metric names and ids, cached. Queries turn names into ids before they run rather than join
+ * `metrics`: with the join, TimescaleDB can neither filter compressed chunks by `metric_id` nor
+ * use its skip scan (bench/storage-layout.ts).
+ */
+export class MetricDirectory extends Effect.Service<MetricDirectory>()("sensor-logger/MetricDirectory", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Metric names are never renamed or removed, so a cached id stays valid. An unknown name
+    // triggers one reload, because the ingest job may have registered it since.
+    const metricIds = new Map<string, number>()
+    const metricNames = new Map<number, string>()
+
+    const loadMetrics = sql<{ id: number; name: string }>`select id, name from metrics`.pipe(
+      Effect.tap((rows) => {
+        for (const row of rows) {
+          metricIds.set(row.name, row.id)
+          metricNames.set(row.id, row.name)
+        }
+      })
+    )
+
+    /** Ids of the metrics of `names` that exist; unknown names are left out. */
+    const idsOf = (names: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        if (names.some((name) => !metricIds.has(name))) yield* loadMetrics
+        return names.flatMap((name) => {
+          const id = metricIds.get(name)
+          return id === undefined ? [] : [id]
+        })
+      })
+
+    const nameOf = (id: number) =>
+      Effect.gen(function*() {
+        if (!metricNames.has(id)) yield* loadMetrics
+        return metricNames.get(id) ?? `metric_${id}`
+      })
+
+    return { idsOf, nameOf } as const
+  })
+}) {}

@@ -1,0 +1,88 @@
+import { SqlClient } from "@effect/sql"
+import { ConfigProvider, Effect, Either, Option } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { storageConfig } from "../../src/ingest/StorageConfig.ts"
+import { type DeviceReading, type QueryPipeline, startQueryPipeline, storedValues } from "../support/QueryFixture.ts"
+import { pollUntil } from "../support/TestPipeline.ts"
+
+const readStorageConfig = (settings: Record<string, string>) =>
+  Effect.runSync(Effect.either(Effect.withConfigProvider(storageConfig, ConfigProvider.fromMap(new Map(Object.entries(settings))))))
+
+describe("storage config", () => {
+  it("has documented defaults", () => {
+    const config = readStorageConfig({})
+    expect(Either.isRight(config)).toBe(true)
+    if (Either.isRight(config)) {
+      expect(Option.getOrNull(config.right.compressAfter)).toBe("7 days")
+      expect(Option.isNone(config.right.retention)).toBe(true)
+      expect(config.right.refreshIntervalMillis).toBe(60_000)
+    }
+  })
+
+  it("normalises an age and accepts off", () => {
+    const config = readStorageConfig({ STORAGE_COMPRESS_AFTER: "off", STORAGE_RETENTION: "2 Weeks" })
+    expect(Either.isRight(config)).toBe(true)
+    if (Either.isRight(config)) {
+      expect(Option.isNone(config.right.compressAfter)).toBe(true)
+      expect(Option.getOrNull(config.right.retention)).toBe("2 weeks")
+    }
+  })
+
+  it("rejects an age without a unit", () => {
+    const config = readStorageConfig({ STORAGE_RETENTION: "30" })
+    expect(Either.isLeft(config)).toBe(true)
+    expect(Either.isLeft(config) ? String(config.left) : "").toContain(`"30" is not an age`)
+  })
+})
+
+const day0 = Date.UTC(2022, 2, 4) / 1000
+const readings: Array<DeviceReading> = Array.from({ length: 120 }, (_, minute) => ({ ts: day0 + minute * 60, sensor_id: 1, temperature: minute }))
+
+describe("storage maintenance on the embedded database", () => {
+  let pipeline: QueryPipeline
+
+  beforeAll(async () => {
+    pipeline = await startQueryPipeline("maintenance", {
+      READ_MODEL_REFRESH_INTERVAL_MS: "500",
+      STORAGE_COMPRESS_AFTER: "30 days",
+      STORAGE_RETENTION: "100 years"
+    })
+    await pipeline.write(readings, storedValues(readings).length)
+  }, 180_000)
+
+  afterAll(() => pipeline?.dispose())
+
+  it("applies the configured policies", async () => {
+    const jobs = await pipeline.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ proc_name: string; config: Record<string, unknown> }>`
+        select proc_name, config from timescaledb_information.jobs
+        where proc_name in ('policy_compression', 'policy_retention', 'policy_refresh_continuous_aggregate')
+        order by proc_name, job_id`))
+    expect(jobs.filter((job) => job.proc_name === "policy_compression").map((job) => job.config.compress_after)).toEqual(["30 days"])
+    expect(jobs.filter((job) => job.proc_name === "policy_retention").map((job) => job.config.drop_after)).toEqual(["100 years"])
+    expect(jobs.filter((job) => job.proc_name === "policy_refresh_continuous_aggregate")).toHaveLength(3)
+  })
+
+  it("refreshes the read models in process", async () => {
+    const served = await pipeline.run(
+      pollUntil(
+        pipeline.client.sensors.aggregates({ urlParams: { metric: ["temperature"], fn: "sum", bucket: 3600, from: day0 * 1e6, to: (day0 + 7200) * 1e6 } as never }),
+        // The 1-minute model is refreshed first, so a request can see it before the 1-hour one.
+        (response) => response.read_model === "sensor_data_1h"
+      ).pipe(Effect.timeout("60 seconds"))
+    )
+    expect(served.source).toBe("read_model")
+    expect(served.data.map((row) => row.values.temperature)).toEqual([(59 * 60) / 2, (60 + 119) * 60 / 2])
+  })
+
+  it("compresses chunks older than the configured age", async () => {
+    const chunks = await pipeline.run(
+      pollUntil(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ is_compressed: boolean }>`select is_compressed from timescaledb_information.chunks where hypertable_name = 'sensor_data'`),
+        (rows) => rows.length > 0 && rows.every((row) => row.is_compressed)
+      ).pipe(Effect.timeout("60 seconds"))
+    )
+    expect(chunks.length).toBeGreaterThan(0)
+  })
+})
