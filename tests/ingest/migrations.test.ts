@@ -55,7 +55,7 @@ layer(ServerLayer, { timeout: 120_000, excludeTestServices: true })("runMigratio
       const { url } = yield* EmbeddedDatabaseServer
       const database = Database.layerServer(url, { maxConnections: 1 })
 
-      // The previous test may or may not have run first; after this run the schema is current.
+      // The previous test may have run first. After this run the schema is current either way.
       yield* runMigrations.pipe(Effect.provide(database))
       const again = yield* withLoggedMessages(runMigrations).pipe(Effect.provide(database))
       const state = yield* schemaState.pipe(Effect.provide(database))
