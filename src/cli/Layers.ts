@@ -9,7 +9,7 @@ import { QueryHealthChecks } from "../query/QueryOperations.ts"
 import { StorageMaintenance } from "../ingest/StorageMaintenance.ts"
 import { QueryServer } from "../query/QueryServer.ts"
 import { integerSetting } from "../runtime/config/ConfigValues.ts"
-import { Database } from "../runtime/database/Database.ts"
+import { Database, maxConnectionsConfig } from "../runtime/database/Database.ts"
 import { httpServerLayerConfig } from "../runtime/http/HttpServerLayer.ts"
 import { KafkaAdmin } from "../runtime/kafka/KafkaAdmin.ts"
 import { brokersConfig, clientIdConfig, KafkaClient, kafkaSecurityConfig } from "../runtime/kafka/KafkaClient.ts"
@@ -103,9 +103,16 @@ export const queryDatabaseUrlConfig: Config.Config<Option.Option<Redacted.Redact
 )
 
 /**
- * The database of the query service: `QUERY_DATABASE_URL` when set (a read replica, say),
- * otherwise the same database as the ingest job.
+ * The database of the query service: `QUERY_DATABASE_URL` when set (a read replica, say), with a
+ * pool of `DATABASE_MAX_CONNECTIONS`, otherwise the same database as the ingest job.
  */
 export const QueryDatabase = Layer.unwrapEffect(
-  Effect.map(queryDatabaseUrlConfig, (url) => Option.isSome(url) ? Database.layerServer(url.value) : Database.layer)
+  Effect.gen(function*() {
+    const url = yield* queryDatabaseUrlConfig
+    if (Option.isNone(url)) {
+      return Database.layer
+    }
+    const maxConnections = yield* maxConnectionsConfig
+    return Database.layerServer(url.value, { maxConnections })
+  })
 )

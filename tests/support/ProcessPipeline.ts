@@ -82,6 +82,16 @@ export const ingestEnvironment = (names: PipelineNames, databaseUrl: string, ext
   ...extra
 })
 
+/** Waits for the operations server line of an `ingest` child and returns the server's base URL. */
+export const ingestOperationsUrl = async (child: SensorLoggerProcess): Promise<string> => {
+  const listening = await child.waitForLog(
+    (line) => line.message === "Ingest operations endpoints are listening",
+    "its operations server address",
+    STARTUP_TIMEOUT_MS
+  )
+  return String(listening.annotations["url"]).replace(/\/$/, "")
+}
+
 /** Starts `query` on the database at `databaseUrl` with a free HTTP port and returns its base URL. */
 export const startQuery = async (group: ProcessGroup, name: string, databaseUrl: string) => {
   const child = group.start(name, ["query"], { DATABASE_URL: databaseUrl, HTTP_HOST: "127.0.0.1", HTTP_PORT: "0" })

@@ -98,17 +98,20 @@ export const dataDirConfig: Config.Config<string> = Config.string("DATA_DIR").pi
   Config.withDefault("./data")
 )
 
+/** `DATABASE_MAX_CONNECTIONS`, default 10: the size of a connection pool to a database server. */
+export const maxConnectionsConfig: Config.Config<number> = Config.integer("DATABASE_MAX_CONNECTIONS").pipe(
+  Config.validate({
+    message: "DATABASE_MAX_CONNECTIONS must be an integer of at least 1",
+    validation: (value) => value >= 1
+  }),
+  Config.withDefault(DEFAULT_MAX_CONNECTIONS)
+)
+
 /** Environment settings of the database: `DATABASE_URL`, `DATA_DIR`, `DATABASE_MAX_CONNECTIONS`. */
 export const DatabaseConfig: Config.Config<DatabaseSettings> = Config.all({
   url: databaseUrlConfig,
   dataDir: dataDirConfig,
-  maxConnections: Config.integer("DATABASE_MAX_CONNECTIONS").pipe(
-    Config.validate({
-      message: "DATABASE_MAX_CONNECTIONS must be an integer of at least 1",
-      validation: (value) => value >= 1
-    }),
-    Config.withDefault(DEFAULT_MAX_CONNECTIONS)
-  )
+  maxConnections: maxConnectionsConfig
 })
 
 /** The kind of database the client talks to, for code that behaves differently on the embedded single session. */

@@ -1,7 +1,7 @@
 /**
  * Readiness checks of the process. Each side registers the checks it depends on (the database,
  * Kafka, the consumer's progress) for as long as its layer runs. `/health/ready` runs them all,
- * and the process is ready when every check passes.
+ * and the process is ready when every check passes. With no check registered it is not ready.
  *
  * @module
  */
@@ -99,7 +99,9 @@ export class HealthRegistry extends Effect.Service<HealthRegistry>()("sensor-log
       entries.forEach(([name], index) => {
         report[name] = results[index]!
       })
-      const ready = results.every((result) => result.status === "up")
+      // No check is registered while the sides are still starting or already stopping, and the
+      // process must not count as ready then.
+      const ready = results.length > 0 && results.every((result) => result.status === "up")
       return { status: ready ? "ready" : "not ready", checks: report } satisfies ReadinessReport
     })
     // Requests within a second share one run, so concurrent probes open no extra connections.
@@ -112,7 +114,10 @@ export class HealthRegistry extends Effect.Service<HealthRegistry>()("sensor-log
           Effect.sync(() => void checks.set(name, check)),
           () => Effect.sync(() => void checks.delete(name))
         ),
-      /** Runs every check at once and reports the process ready when all pass; a result is reused for 1 second. */
+      /**
+       * Runs every check at once and reports the process ready when at least one is registered
+       * and all pass. A result is reused for 1 second.
+       */
       readiness
     } as const
   })

@@ -59,7 +59,7 @@ describe("health registry", () => {
       yield* Effect.scoped(registry.register("test.gone", Effect.succeed(down("never"))))
       const report = yield* registry.readiness
       expect(report.checks).toEqual({})
-      expect(report.status).toBe("ready")
+      expect(report.status).toBe("not ready")
     }).pipe(Effect.provide(registryLayer)))
 })
 

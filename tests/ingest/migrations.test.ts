@@ -1,0 +1,81 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Layer, Logger } from "effect"
+import { MIGRATIONS_TABLE, runMigrations } from "../../src/ingest/Migrations.ts"
+import { Database } from "../../src/runtime/database/Database.ts"
+import { EmbeddedDatabaseServer } from "../../src/runtime/database/EmbeddedDatabaseServer.ts"
+
+/** Runs `effect` with a logger that records every message, and returns the messages with the result. */
+const withLoggedMessages = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const messages: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      messages.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+    })
+    const result = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    return { result, messages }
+  })
+
+/** What the migrations left in the database: the migrations table and the hypertables. */
+const schemaState = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const migrations = yield* sql<{ migrationId: number; name: string }>`
+    select migration_id as "migrationId", name from ${sql(MIGRATIONS_TABLE)} order by migration_id`.withoutTransform
+  const hypertables = yield* sql<{ name: string }>`
+    select hypertable_name as name from timescaledb_information.hypertables order by hypertable_name`.withoutTransform
+  return { migrations, hypertables: hypertables.map((row) => row.name) }
+})
+
+/** Every migration, as the migrations table lists it once applied. */
+const ALL_MIGRATIONS = [{ migrationId: 1, name: "create_tables" }, { migrationId: 2, name: "create_read_models" }]
+
+const appliedCount = (messages: ReadonlyArray<string>) => messages.filter((message) => message === "Applied migration").length
+
+const ServerLayer = EmbeddedDatabaseServer.layer({ dataDir: "memory://", host: "127.0.0.1", port: 0 })
+
+layer(ServerLayer, { timeout: 120_000, excludeTestServices: true })("runMigrations on the database server", (it) => {
+  it.effect("applies migrations once for two clients", () =>
+    Effect.gen(function*() {
+      const { url } = yield* EmbeddedDatabaseServer
+      // Two pools, as two ingest processes would have. Each run gets its own.
+      const runOn = () => withLoggedMessages(runMigrations).pipe(Effect.provide(Database.layerServer(url, { maxConnections: 2 })))
+
+      const [first, second] = yield* Effect.all([runOn(), runOn()], { concurrency: "unbounded" })
+      const state = yield* schemaState.pipe(Effect.provide(Database.layerServer(url, { maxConnections: 1 })))
+
+      expect(state.migrations).toEqual(ALL_MIGRATIONS)
+      expect(state.hypertables).toContain("sensor_data")
+      // One run applied every migration, and the other found them applied.
+      const counts = [appliedCount(first.messages), appliedCount(second.messages)].sort((a, b) => a - b)
+      expect(counts).toEqual([0, ALL_MIGRATIONS.length])
+    }))
+
+  it.effect("applies nothing when the schema is current", () =>
+    Effect.gen(function*() {
+      const { url } = yield* EmbeddedDatabaseServer
+      const database = Database.layerServer(url, { maxConnections: 1 })
+
+      // The previous test may have run first. After this run the schema is current either way.
+      yield* runMigrations.pipe(Effect.provide(database))
+      const again = yield* withLoggedMessages(runMigrations).pipe(Effect.provide(database))
+      const state = yield* schemaState.pipe(Effect.provide(database))
+
+      expect(appliedCount(again.messages)).toBe(0)
+      expect(state.migrations).toEqual(ALL_MIGRATIONS)
+    }))
+})
+
+describe("runMigrations on the embedded database", () => {
+  it.scopedLive("applies migrations once over two runs", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Database.layerEmbedded("memory://"))
+      const first = yield* withLoggedMessages(runMigrations).pipe(Effect.provide(context))
+      const second = yield* withLoggedMessages(runMigrations).pipe(Effect.provide(context))
+      const state = yield* schemaState.pipe(Effect.provide(context))
+
+      expect(appliedCount(first.messages)).toBe(ALL_MIGRATIONS.length)
+      expect(appliedCount(second.messages)).toBe(0)
+      expect(state.migrations).toEqual(ALL_MIGRATIONS)
+      expect(state.hypertables).toContain("sensor_data")
+    }), 120_000)
+})
