@@ -46,8 +46,4 @@ export const runMigrations = Effect.gen(function*() {
   for (const [id, name] of applied) {
     yield* Effect.logInfo("Applied migration").pipe(Effect.annotateLogs({ migration: `${id}_${name}` }))
   }
-  // The embedded TimescaleDB loads the extension's library on the first call of one of its
-  // functions. Until then its planner hooks are missing, and the first insert after a restart
-  // failed with "invalid INSERT on the root table of hypertable". This call loads it.
-  yield* sql`select time_bucket(interval '1 day', now())`
 }).pipe(Effect.withSpan("Migrations.run"))

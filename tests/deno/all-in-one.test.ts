@@ -93,8 +93,13 @@ describe("all-in-one on Deno", () => {
     }, 60_000, "the reading to be served")
     expect(body.data).toEqual([{ ts: "2022-03-04T15:55:07.000Z", sensor_id: 1, temperature: 30, cpu: 20 }])
 
-    const metrics = await (await fetch(`${url}/metrics`)).text()
-    expect(sampleValue(metrics, "sensor_logger_ingest_readings_written_total", { topic: `${topic}.ts` })).toBe(1)
+    // The counter moves after the commit, which follows the write that made the reading visible.
+    const written = await waitFor(async () => {
+      const metrics = await (await fetch(`${url}/metrics`)).text()
+      const value = sampleValue(metrics, "sensor_logger_ingest_readings_written_total", { topic: `${topic}.ts` })
+      return value > 0 ? value : undefined
+    }, 30_000, "the readings counter")
+    expect(written).toBe(1)
     const ready = await waitFor(async () => {
       const response = await fetch(`${url}/health/ready`)
       return response.status === 200 ? ((await response.json()) as { checks: Record<string, unknown> }) : undefined

@@ -1,7 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { Reading } from "../../src/domain/Reading.ts"
 import { MIGRATIONS_TABLE, runMigrations } from "../../src/ingest/Migrations.ts"
+import { SensorDataWriter } from "../../src/ingest/SensorDataWriter.ts"
+import { StorageMaintenance } from "../../src/ingest/StorageMaintenance.ts"
 import { Database } from "../../src/runtime/database/Database.ts"
 import { EmbeddedDatabaseServer } from "../../src/runtime/database/EmbeddedDatabaseServer.ts"
 
@@ -78,4 +84,38 @@ describe("runMigrations on the embedded database", () => {
       expect(state.migrations).toEqual(ALL_MIGRATIONS)
       expect(state.hypertables).toContain("sensor_data")
     }), 120_000)
+
+  // A reopened PGlite database must load TimescaleDB fully before the first write: once the read
+  // models existed, the second start of the ingest job failed in its storage policies and writes.
+  it.scopedLive("starts and writes again after a reopen", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* Effect.acquireRelease(
+        Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "sensor-logger-reopen-"))),
+        (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+      )
+      const reading = (seconds: number): Reading => ({ time: seconds * 1_000_000, sensorId: 1, metrics: { temperature: seconds } }) as unknown as Reading
+      // One start of the ingest job's storage side: migrations, policies, then a write.
+      const startAndWrite = (seconds: number) =>
+        Effect.gen(function*() {
+          yield* runMigrations
+          yield* (yield* StorageMaintenance).start
+          const writer = yield* SensorDataWriter
+          return yield* writer.write([reading(seconds)], [], { onConflict: "update", maxRowsPerStatement: 20_000 })
+        }).pipe(
+          Effect.provide(Layer.mergeAll(SensorDataWriter.Default, StorageMaintenance.Default).pipe(Layer.provideMerge(Database.layerEmbedded(dataDir)))),
+          Effect.scoped
+        )
+
+      const firstRows = yield* startAndWrite(1_646_409_307)
+      const secondRows = yield* startAndWrite(1_646_409_308)
+      const stored = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* sql<{ count: number }>`select count(*)::int4 as count from sensor_data`
+        return row!.count
+      }).pipe(Effect.provide(Database.layerEmbedded(dataDir)), Effect.scoped)
+
+      expect(firstRows).toBe(1)
+      expect(secondRows).toBe(1)
+      expect(stored).toBe(2)
+    }), 180_000)
 })

