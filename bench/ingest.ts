@@ -23,7 +23,7 @@ import process from "node:process"
 import { parseArgs } from "node:util"
 import { Kafka, logLevel } from "kafkajs"
 import { startLocalKafka } from "../infra/kafka/LocalKafka.ts"
-import { type BacklogShape, messageCount, produceBacklog } from "./ingest/Backlog.ts"
+import { type BacklogShape, messageCount, produceBacklog, recentFirstTs } from "./ingest/Backlog.ts"
 import { resetServerSchema } from "./ingest/BenchDatabase.ts"
 import { resultMarker, type VariantResult } from "./ingest/VariantResult.ts"
 
@@ -113,6 +113,7 @@ const runVariant = (variant: string, topic: string, brokers: string, shape: Back
         BENCH_PER_MESSAGE: String(shape.readingsPerMessage),
         BENCH_SENSORS: String(shape.sensors),
         BENCH_METRICS: shape.metrics.join(","),
+        BENCH_FIRST_TS: String(shape.firstTs),
         KAFKA_BROKERS: brokers,
         KAFKA_READINGS_TOPIC: topic,
         KAFKA_SENSORS_TOPIC: `${topic}.instance`,
@@ -172,7 +173,7 @@ const main = async () => {
   lines.push(`load average at start: ${os.loadavg().map((load) => load.toFixed(2)).join(" ")}`)
   try {
     for (const readingsPerMessage of perMessageList) {
-      const shape: BacklogShape = { readings, readingsPerMessage, sensors, metrics }
+      const shape: BacklogShape = { readings, readingsPerMessage, sensors, metrics, firstTs: recentFirstTs(readings, sensors) }
       const topic = `bench.${Date.now().toString(36)}.per-message-${readingsPerMessage}`
       const produceStarted = Date.now()
       const bytes = await produceBacklog(kafka, topic, partitions, shape, (messages) => {

@@ -24,6 +24,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
+import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { StorageMaintenance } from "../src/ingest/StorageMaintenance.ts"
 import { SensorDataWriter } from "../src/ingest/SensorDataWriter.ts"
@@ -146,6 +147,12 @@ const makeSensorPicker = (sensors: number) => {
 
 const main = async () => {
   const shape = await prepareData()
+  // Read before the query service opens the embedded database, which then belongs to it.
+  const version = await Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ extversion: string }>`select extversion from pg_extension where extname = 'timescaledb'`
+    return row?.extversion ?? "missing"
+  }).pipe(Effect.provide(databaseLayer), Effect.scoped, Effect.runPromise)
   const port = await freePort()
   const child = await startQueryService(port)
   const base = `http://127.0.0.1:${port}`
@@ -182,7 +189,7 @@ const main = async () => {
   const cpus = os.cpus()
   const lines = [
     `machine: ${cpus.length} × ${cpus[0]?.model ?? "unknown CPU"}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node.js ${process.version}`,
-    `database: ${databaseUrl === undefined ? `embedded, ${dataDir}` : "server from DATABASE_URL"}`,
+    `database: ${databaseUrl === undefined ? `embedded, ${dataDir}` : "server from DATABASE_URL"}, TimescaleDB ${version}`,
     `data: ${shape.readings.toLocaleString("en-US")} readings (temperature and cpu, so ${(shape.readings * 2).toLocaleString("en-US")} rows) of ${shape.sensors} sensors over ${shape.days} days, one reading a sensor every ${
       readingInterval(shape).toFixed(0)
     } s`,

@@ -16,7 +16,8 @@ const shape: BacklogShape = {
   readings: Number(process.env["BENCH_READINGS"]),
   readingsPerMessage: Number(process.env["BENCH_PER_MESSAGE"]),
   sensors: Number(process.env["BENCH_SENSORS"]),
-  metrics: (process.env["BENCH_METRICS"] ?? "").split(",")
+  metrics: (process.env["BENCH_METRICS"] ?? "").split(","),
+  firstTs: Number(process.env["BENCH_FIRST_TS"])
 }
 const settings = readBenchSettings()
 const variants: Record<string, () => Promise<VariantResult>> = {

@@ -70,6 +70,6 @@ export const loadReadings = (shape: QueryDataShape, onProgress: (written: number
     }
     if (pending.length > 0) yield* writer.write(pending, [], writeOptions)
     written += pending.length
-    onProgress(written)
+    if (written !== reported) onProgress(written)
     return written
   })
