@@ -136,7 +136,7 @@ const startQueryService = async (port: number) => {
   throw new Error("sensor-logger query was not ready after 180 s")
 }
 
-/** A seeded sequence of sensor ids, so that runs request the same sensors. */
+/** Returns a seeded sequence of sensor ids, so that runs request the same sensors. */
 const makeSensorPicker = (sensors: number) => {
   let state = 12_345
   return () => {
@@ -159,7 +159,7 @@ const main = async () => {
   const pick = makeSensorPicker(shape.sensors)
   const start = startSeconds(shape)
   const iso = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString()
-  /** A random whole day of the data, as `from` and `to`. */
+  /** Picks a whole day of the data, as `from` and `to`. */
   const someDay = () => {
     const day = Math.floor(((pick() - 1) / shape.sensors) * (shape.days - 1))
     return { from: iso(start + day * 86_400), to: iso(start + (day + 1) * 86_400) }

@@ -22,7 +22,7 @@ export const recentFirstTs = (readings: number, sensors: number): number =>
   Math.floor(Date.now() / 1000) - Math.ceil(readings / sensors) - 1
 
 /**
- * One message's readings: message `index` belongs to sensor `index % sensors`, and a sensor's
+ * Builds one message's readings: message `index` belongs to sensor `index % sensors`, and a sensor's
  * readings are one second apart, so no two readings share a key.
  */
 export const messageReadings = (shape: BacklogShape, index: number): Array<Record<string, number>> => {

@@ -9,7 +9,7 @@ export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()(
 ) {}
 
 /**
- * A bucketed request whose range holds more buckets than allowed (400), raised before any data
+ * A bucketed request whose range contains more buckets than allowed (400), raised before any data
  * is read. `suggested_bucket` is a width that fits.
  */
 export class TooManyPoints extends Schema.TaggedError<TooManyPoints>()(

@@ -41,7 +41,7 @@ export const minimumSecretLength = 4
 
 /** Builds the function that redacts patterns and the given secret values from a text. */
 export const makeRedactor = (secrets: Iterable<string>): (text: string) => string => {
-  // Longest first, so a secret that contains another is replaced whole.
+  // Sorted by length, longest first, so a secret that contains another is replaced whole.
   const values = [...new Set(secrets)].filter((secret) => secret.length >= minimumSecretLength)
     .sort((a, b) => b.length - a.length)
   return (text) => {

@@ -28,7 +28,7 @@ const traceparentPattern = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
 /**
  * Parses a `traceparent` value. Returns none for a malformed value, version `ff`, an all-zero
  * trace or span id, and for version 00 with trailing fields. A later version may append fields,
- * which are ignored, as the specification asks.
+ * which are ignored, as the W3C Trace Context specification requires.
  */
 export const parseTraceparent = (value: string, traceState?: string): Option.Option<TraceParent> => {
   const match = traceparentPattern.exec(value.trim())
