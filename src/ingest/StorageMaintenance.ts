@@ -5,6 +5,13 @@ import { type ContinuousAggregateState, continuousAggregates, readContinuousAggr
 import { refreshInSlices } from "./SlicedRefresh.ts"
 import { storageConfig, type StorageConfig } from "./StorageConfig.ts"
 
+/**
+ * Key of the transaction-scoped advisory lock that serializes policy changes. Every start of the
+ * ingest job replaces the policies. Without the lock, two processes starting together on one
+ * database both add the same policy, and one of them fails with 42710 ("already exists").
+ */
+export const POLICIES_LOCK_KEY = 7_319_400_002
+
 /** A policy job as `timescaledb_information.jobs` lists it, with the view of a refresh policy. */
 interface PolicyJob {
   readonly job_id: number
@@ -29,7 +36,8 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
     const sql = yield* SqlClient.SqlClient
     const info = yield* DatabaseInfo
 
-    const applyPolicies = Effect.fn("StorageMaintenance.applyPolicies")(function*(config: StorageConfig) {
+    const replacePolicies = (config: StorageConfig) => Effect.gen(function*() {
+      yield* sql`select pg_advisory_xact_lock(${POLICIES_LOCK_KEY}::int8)`
       yield* sql`select remove_compression_policy('sensor_data', if_exists => true)`
       if (Option.isSome(config.compressAfter)) {
         yield* sql.unsafe(`select add_compression_policy('sensor_data', compress_after => interval '${config.compressAfter.value}')`)
@@ -49,6 +57,11 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
             `end_offset => interval '${aggregate.interval}', schedule_interval => interval '${schedule} milliseconds')`
         )
       }
+    })
+
+    /** Replaces the policies in one transaction, under `POLICIES_LOCK_KEY`. */
+    const applyPolicies = Effect.fn("StorageMaintenance.applyPolicies")(function*(config: StorageConfig) {
+      yield* sql.withTransaction(replacePolicies(config))
       yield* Effect.logInfo("Storage policies applied").pipe(
         Effect.annotateLogs({
           compressAfter: Option.getOrElse(config.compressAfter, () => "off"),

@@ -56,6 +56,40 @@ layer(ServerLayer, { timeout: 120_000, excludeTestServices: true })("runMigratio
       expect(counts).toEqual([0, ALL_MIGRATIONS.length])
     }))
 
+  // The storage policies are replaced at every start, so two processes starting together remove
+  // and add the same policies. Several rounds make an overlap of the two likely.
+  it.effect("applies policies for concurrent starts", () =>
+    Effect.gen(function*() {
+      const { url } = yield* EmbeddedDatabaseServer
+      const database = Database.layerServer(url, { maxConnections: 1 })
+      yield* runMigrations.pipe(Effect.provide(database))
+      const startOn = () =>
+        Effect.flatMap(StorageMaintenance, (maintenance) => maintenance.start).pipe(
+          Effect.provide(StorageMaintenance.Default.pipe(Layer.provideMerge(Database.layerServer(url, { maxConnections: 2 })))),
+          Effect.scoped,
+          Effect.either
+        )
+
+      for (let round = 0; round < 5; round++) {
+        const results = yield* Effect.all([startOn(), startOn()], { concurrency: "unbounded" })
+        expect(results.filter((result) => result._tag === "Left")).toEqual([])
+      }
+      const jobs = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        return yield* sql<{ procName: string; count: number }>`
+          select proc_name as "procName", count(*)::int4 as count from timescaledb_information.jobs
+          where proc_name in ('policy_compression', 'policy_retention', 'policy_refresh_continuous_aggregate')
+          group by proc_name order by proc_name`.withoutTransform
+      }).pipe(Effect.provide(database))
+
+      // One compression policy (the default compresses after 7 days, retention is off) and one
+      // refresh policy per continuous aggregate.
+      expect(jobs).toEqual([
+        { procName: "policy_compression", count: 1 },
+        { procName: "policy_refresh_continuous_aggregate", count: 3 }
+      ])
+    }))
+
   it.effect("applies nothing when the schema is current", () =>
     Effect.gen(function*() {
       const { url } = yield* EmbeddedDatabaseServer
