@@ -107,13 +107,35 @@ export const toEpochMicros = (
   return Either.right(EpochMicros.make(micros))
 }
 
-/** Formats microseconds as ISO-8601 UTC, with six fractional digits only when the instant has them. */
+const millisPerDay = 86_400_000
+
+/** The date part (`2022-03-04T`) of the day formatted last; responses list instants in order, so it is often the same day. */
+let lastDay = Number.NaN
+let lastDayPrefix = ""
+
+const twoDigits = (value: number) => (value < 10 ? `0${value}` : `${value}`)
+const threeDigits = (value: number) => (value < 10 ? `00${value}` : value < 100 ? `0${value}` : `${value}`)
+
+/**
+ * Formats microseconds as ISO-8601 UTC, with six fractional digits only when the instant has them.
+ * The output equals `Date.prototype.toISOString` (plus the microseconds), but the date part is
+ * computed once per day, because large responses format tens of thousands of instants.
+ */
 export const formatEpochMicros = (micros: number): string => {
   const millis = Math.floor(micros / 1000)
-  const date = new Date(millis)
-  if (Number.isNaN(date.getTime())) return `${micros} µs since 1970`
-  const iso = date.toISOString()
+  // 8.64e15 ms on either side of 1970 is the range of a JavaScript Date.
+  if (!(Math.abs(millis) <= 8.64e15)) return `${micros} µs since 1970`
+  const day = Math.floor(millis / millisPerDay)
+  if (day !== lastDay) {
+    const iso = new Date(day * millisPerDay).toISOString()
+    lastDayPrefix = iso.slice(0, iso.indexOf("T") + 1)
+    lastDay = day
+  }
+  const ofDay = millis - day * millisPerDay
+  const hours = Math.floor(ofDay / 3_600_000)
+  const minutes = Math.floor((ofDay % 3_600_000) / 60_000)
+  const seconds = Math.floor((ofDay % 60_000) / 1000)
+  const time = `${lastDayPrefix}${twoDigits(hours)}:${twoDigits(minutes)}:${twoDigits(seconds)}.${threeDigits(ofDay % 1000)}`
   const subMillis = micros - millis * 1000
-  if (subMillis === 0) return iso
-  return `${iso.slice(0, -1)}${String(subMillis).padStart(3, "0")}Z`
+  return subMillis === 0 ? `${time}Z` : `${time}${threeDigits(subMillis)}Z`
 }

@@ -142,7 +142,13 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     }
   })
 
-/** Turns the (bucket, sensor, metric) values into response rows, one per bucket (and sensor), filled as requested. */
+/** Key of the series of an ungrouped request in `assembleSeries`, where rows have no sensor; sensor ids are never negative. */
+const allSensors = -1
+
+/**
+ * Turns the (bucket, sensor, metric) values into response rows, one per bucket (and sensor),
+ * filled as requested. Each bucket start is formatted once, however many sensors share it.
+ */
 const assembleSeries = (
   params: ResolvedParams,
   metricIds: ReadonlyArray<number>,
@@ -150,43 +156,50 @@ const assembleSeries = (
   rows: ReadonlyArray<{ periodMicros: number; sensorId: number | null; metricId: number; value: number | null }>
 ) =>
   Effect.gen(function*() {
-    const directory = yield* MetricDirectory
-    const grouped = params.group_by === "sensor"
-    const series = new Map<string, Map<number, number | null>>()
-    const sensorsWithData = new Set<number>()
+    const nameOf = yield* (yield* MetricDirectory).namesOf(metricIds)
+    // Values by sensor, then metric, then bucket start.
+    const series = new Map<number, Map<number, Map<number, number | null>>>()
     for (const row of rows) {
-      if (row.sensorId !== null) sensorsWithData.add(row.sensorId)
-      const key = `${row.sensorId ?? ""}/${row.metricId}`
-      let values = series.get(key)
-      if (values === undefined) series.set(key, values = new Map())
+      const sensor = row.sensorId ?? allSensors
+      let byMetric = series.get(sensor)
+      if (byMetric === undefined) series.set(sensor, byMetric = new Map())
+      let values = byMetric.get(row.metricId)
+      if (values === undefined) byMetric.set(row.metricId, values = new Map())
       values.set(row.periodMicros, row.value)
     }
-    const sensors: ReadonlyArray<number | null> = grouped
-      ? [...new Set([...(params.sensor_id ?? []), ...sensorsWithData])].sort((a, b) => a - b)
-      : [null]
-    const nameById = new Map<number, string>()
-    for (const id of metricIds) nameById.set(id, yield* directory.nameOf(id))
+    const sensors: ReadonlyArray<number> = params.group_by === "sensor"
+      ? [...new Set([...(params.sensor_id ?? []), ...series.keys()])].sort((a, b) => a - b)
+      : [allSensors]
+
+    const indexOfStart = new Map<number, number>()
+    starts.forEach((start, index) => indexOfStart.set(start, index))
+    const periods = starts.map(formatEpochMicros)
+    const emptyValue = params.fn === "count" ? 0 : undefined
+    const initial = params.fn === "count" && params.fill !== "none" ? 0 : null
+    /** A bucket's values before any metric is set: every requested metric, in request order. */
+    const emptyValues = () => {
+      const values: Record<string, number | null> = {}
+      for (const metric of params.metric) values[metric] = initial
+      return values
+    }
+    const noValues = new Map<number, number | null>()
 
     const data: Array<{ period: string; sensor_id?: number; values: Record<string, number | null> }> = []
     for (const sensor of sensors) {
-      const byPeriod = new Map<number, Record<string, number | null>>()
-      const bucketRow = (start: number) => {
-        let values = byPeriod.get(start)
-        if (values === undefined) {
-          values = Object.fromEntries(params.metric.map((metric) => [metric, params.fn === "count" && params.fill !== "none" ? 0 : null]))
-          byPeriod.set(start, values)
-        }
-        return values
-      }
+      const byMetric = series.get(sensor)
+      const buckets: Array<Record<string, number | null> | undefined> = new Array(starts.length)
       for (const metricId of metricIds) {
-        const values = series.get(`${sensor ?? ""}/${metricId}`) ?? new Map<number, number | null>()
-        const filled = fillSeries(starts, values, params.fill, params.fn === "count" ? 0 : undefined)
-        for (const [start, value] of filled) bucketRow(start)[nameById.get(metricId)!] = value
+        const name = nameOf(metricId)
+        for (const [start, value] of fillSeries(starts, byMetric?.get(metricId) ?? noValues, params.fill, emptyValue)) {
+          const index = indexOfStart.get(start)!
+          const values = buckets[index] ?? (buckets[index] = emptyValues())
+          values[name] = value
+        }
       }
-      if (params.fill !== "none") for (const start of starts) bucketRow(start)
-      for (const start of [...byPeriod.keys()].sort((a, b) => a - b)) {
-        const period = formatEpochMicros(start)
-        data.push(sensor === null ? { period, values: byPeriod.get(start)! } : { period, sensor_id: sensor, values: byPeriod.get(start)! })
+      for (let index = 0; index < starts.length; index++) {
+        const values = params.fill === "none" ? buckets[index] : buckets[index] ?? emptyValues()
+        if (values === undefined) continue
+        data.push(sensor === allSensors ? { period: periods[index]!, values } : { period: periods[index]!, sensor_id: sensor, values })
       }
     }
     return data

@@ -128,6 +128,25 @@ const averagesAndLatest = HttpApiEndpoint.get("averagesAndLatest", "/v1/sensor-d
   .addError(InvalidQuery)
   .annotate(OpenApi.Summary, "Averages per 30 minutes plus the last temperature (GetSensorAvgAndLatestData)")
 
+/** The response of `GET /v1/aggregates`: the resolved request, where the values came from, and the buckets. */
+export const AggregateSeries = Schema.Struct({
+  fn: AggregateFunction,
+  bucket: Schema.String.annotations({ description: "The bucket used: a width such as 30m, or day, week, month" }),
+  bucket_seconds: Schema.NullOr(Schema.Number).annotations({ description: "Width in seconds; null for calendar buckets" }),
+  time_zone: Schema.String,
+  fill: FillMode,
+  source: Schema.Literal("raw", "read_model", "read_model+raw").annotations({
+    description: "Where the values came from: raw readings, a continuous aggregate, or both"
+  }),
+  read_model: Schema.NullOr(Schema.String).annotations({ description: "The continuous aggregate used, if any" }),
+  from: Schema.NullOr(Schema.String),
+  to: Schema.NullOr(Schema.String),
+  truncated: Schema.Boolean.annotations({
+    description: `True when the range was open and held more than the maximum number of buckets; only the first are returned`
+  }),
+  data: Schema.Array(AggregateBucketView)
+})
+
 const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
   .setUrlParams(
     Schema.Struct({
@@ -144,25 +163,7 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
       source: Schema.optionalWith(choiceParam("source", ["auto", "raw"]), { exact: true })
     })
   )
-  .addSuccess(
-    Schema.Struct({
-      fn: AggregateFunction,
-      bucket: Schema.String.annotations({ description: "The bucket used: a width such as 30m, or day, week, month" }),
-      bucket_seconds: Schema.NullOr(Schema.Number).annotations({ description: "Width in seconds; null for calendar buckets" }),
-      time_zone: Schema.String,
-      fill: FillMode,
-      source: Schema.Literal("raw", "read_model", "read_model+raw").annotations({
-        description: "Where the values came from: raw readings, a continuous aggregate, or both"
-      }),
-      read_model: Schema.NullOr(Schema.String).annotations({ description: "The continuous aggregate used, if any" }),
-      from: Schema.NullOr(Schema.String),
-      to: Schema.NullOr(Schema.String),
-      truncated: Schema.Boolean.annotations({
-        description: `True when the range was open and held more than the maximum number of buckets; only the first are returned`
-      }),
-      data: Schema.Array(AggregateBucketView)
-    })
-  )
+  .addSuccess(AggregateSeries)
   .addError(InvalidQuery)
   .addError(TooManyPoints)
   .addError(SensorNotFound)
@@ -194,6 +195,9 @@ const getSensor = HttpApiEndpoint.get("getSensor")`/v1/sensors/${HttpApiSchema.p
   .addError(SensorNotFound)
   .annotate(OpenApi.Summary, "One sensor with its metrics and first and last reading times")
 
+/** The response of `GET /v1/latest`: one page of sensors with their latest values. */
+export const LatestPage = Schema.Struct({ data: Schema.Array(LatestView), page: Schema.Number, page_size: Schema.Number })
+
 const latest = HttpApiEndpoint.get("latest", "/v1/latest")
   .setUrlParams(
     Schema.Struct({
@@ -202,7 +206,7 @@ const latest = HttpApiEndpoint.get("latest", "/v1/latest")
       metric: Schema.optionalWith(MetricNamesParam, { exact: true })
     })
   )
-  .addSuccess(Schema.Struct({ data: Schema.Array(LatestView), page: Schema.Number, page_size: Schema.Number }))
+  .addSuccess(LatestPage)
   .addError(SensorNotFound)
   .annotate(OpenApi.Summary, "Latest value of each metric of many sensors, from the sensor_latest read model")
 
@@ -219,6 +223,14 @@ const RawRange = {
   metric: Schema.optionalWith(MetricNamesParam, { exact: true })
 }
 
+/** The response of `GET /v1/readings`: one page of raw readings and the cursor of the next. */
+export const ReadingsPage = Schema.Struct({
+  data: Schema.Array(PointView),
+  next_cursor: Schema.optionalWith(Schema.String, { exact: true }).annotations({
+    description: "Cursor of the next page; absent on the last page"
+  })
+})
+
 const readings = HttpApiEndpoint.get("readings", "/v1/readings")
   .setUrlParams(
     Schema.Struct({
@@ -228,14 +240,7 @@ const readings = HttpApiEndpoint.get("readings", "/v1/readings")
       cursor: Schema.optionalWith(Schema.String.annotations({ description: "next_cursor of the previous page" }), { exact: true })
     })
   )
-  .addSuccess(
-    Schema.Struct({
-      data: Schema.Array(PointView),
-      next_cursor: Schema.optionalWith(Schema.String, { exact: true }).annotations({
-        description: "Cursor of the next page; absent on the last page"
-      })
-    })
-  )
+  .addSuccess(ReadingsPage)
   .addError(InvalidQuery)
   .addError(SensorNotFound)
   .annotate(OpenApi.Summary, "Raw readings of a range, one value per row, with keyset pagination")

@@ -1,9 +1,9 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { formatEpochMicros } from "../domain/Timestamp.ts"
-import { QueryApi } from "./Api.ts"
+import { LatestPage, QueryApi } from "./Api.ts"
 import { CatalogQueries, type SensorSummaryRow } from "./CatalogQueries.ts"
-import { requireKnownSensors, withDatabaseErrors } from "./HandlerSupport.ts"
+import { encodedJson, requireKnownSensors, withDatabaseErrors } from "./HandlerSupport.ts"
 import { MetricDirectory } from "./MetricDirectory.ts"
 import { SensorNotFound } from "./QueryErrors.ts"
 import { ReadOnlyTransaction } from "./ReadOnlyTransaction.ts"
@@ -18,8 +18,8 @@ export const CatalogHandlers = HttpApiBuilder.group(QueryApi, "catalog", (handle
 
     const toView = (row: SensorSummaryRow) =>
       Effect.gen(function*() {
-        const metrics: Array<string> = []
-        for (const id of row.metricIds) metrics.push(yield* directory.nameOf(id))
+        const nameOf = yield* directory.namesOf(row.metricIds)
+        const metrics = row.metricIds.map(nameOf)
         return {
           id: row.id,
           type: row.type,
@@ -63,13 +63,14 @@ export const CatalogHandlers = HttpApiBuilder.group(QueryApi, "catalog", (handle
             page: urlParams.page,
             pageSize: urlParams.page_size
           })
+          const nameOf = yield* directory.namesOf(new Set(rows.map((row) => row.metricId)))
           const bySensor = new Map<number, Record<string, { ts: string; value: number }>>()
           for (const row of rows) {
             let metrics = bySensor.get(row.sensorId)
             if (metrics === undefined) bySensor.set(row.sensorId, metrics = {})
-            metrics[yield* directory.nameOf(row.metricId)] = { ts: formatEpochMicros(row.timeMicros), value: row.value }
+            metrics[nameOf(row.metricId)] = { ts: formatEpochMicros(row.timeMicros), value: row.value }
           }
           const data = [...bySensor].map(([sensor_id, metrics]) => ({ sensor_id, metrics }))
-          return { data, page: urlParams.page, page_size: urlParams.page_size }
+          return encodedJson(LatestPage, { data, page: urlParams.page, page_size: urlParams.page_size })
         })))
   }))

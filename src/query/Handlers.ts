@@ -2,8 +2,8 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { formatEpochMicros } from "../domain/Timestamp.ts"
 import { runAggregate } from "./AggregateRequest.ts"
-import { maxBuckets, QueryApi } from "./Api.ts"
-import { checkRange, withDatabaseErrors } from "./HandlerSupport.ts"
+import { AggregateSeries, maxBuckets, QueryApi } from "./Api.ts"
+import { checkRange, encodedJson, withDatabaseErrors } from "./HandlerSupport.ts"
 import { ReadOnlyTransaction } from "./ReadOnlyTransaction.ts"
 import { type ReadingFilter, SensorQueries } from "./SensorQueries.ts"
 
@@ -53,5 +53,6 @@ export const SensorsHandlers = HttpApiBuilder.group(QueryApi, "sensors", (handle
           }))
           return { data }
         })))
-      .handle("aggregates", ({ urlParams }) => run(runAggregate(urlParams, maxBuckets)))
+      .handle("aggregates", ({ urlParams }) =>
+        run(runAggregate(urlParams, maxBuckets)).pipe(Effect.map((series) => encodedJson(AggregateSeries, series))))
   }))

@@ -33,12 +33,20 @@ export class MetricDirectory extends Effect.Service<MetricDirectory>()("sensor-l
         })
       })
 
-    const nameOf = (id: number) =>
+    /**
+     * Returns a lookup of the names of `ids`, reloading the metrics once when one of them is not
+     * cached. Handlers resolve the ids of a whole response with it, rather than one effect a row.
+     */
+    const namesOf = (ids: Iterable<number>) =>
       Effect.gen(function*() {
-        if (!metricNames.has(id)) yield* loadMetrics
-        return metricNames.get(id) ?? `metric_${id}`
+        for (const id of ids) {
+          if (metricNames.has(id)) continue
+          yield* loadMetrics
+          break
+        }
+        return (id: number): string => metricNames.get(id) ?? `metric_${id}`
       })
 
-    return { idsOf, nameOf } as const
+    return { idsOf, namesOf } as const
   })
 }) {}

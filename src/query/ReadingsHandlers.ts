@@ -1,9 +1,9 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { formatEpochMicros } from "../domain/Timestamp.ts"
-import { QueryApi } from "./Api.ts"
+import { QueryApi, ReadingsPage } from "./Api.ts"
 import { decodeCursor, encodeCursor, queryFingerprint, type ReadingKey } from "./Cursor.ts"
-import { checkRange, requireKnownSensors, withDatabaseErrors } from "./HandlerSupport.ts"
+import { checkRange, encodedJson, requireKnownSensors, withDatabaseErrors } from "./HandlerSupport.ts"
 import { MetricDirectory } from "./MetricDirectory.ts"
 import { InvalidQuery } from "./QueryErrors.ts"
 import { ReadOnlyTransaction } from "./ReadOnlyTransaction.ts"
@@ -44,11 +44,11 @@ export const ReadingsHandlers = HttpApiBuilder.group(QueryApi, "readings", (hand
       })
 
     const toPoints = (rows: ReadonlyArray<PointRow>) =>
-      Effect.forEach(rows, (row) =>
-        Effect.map(directory.nameOf(row.metricId), (metric) => ({
+      Effect.map(directory.namesOf(new Set(rows.map((row) => row.metricId))), (nameOf) =>
+        rows.map((row) => ({
           ts: formatEpochMicros(row.timeMicros),
           sensor_id: row.sensorId,
-          metric,
+          metric: nameOf(row.metricId),
           value: row.value
         })))
 
@@ -70,9 +70,10 @@ export const ReadingsHandlers = HttpApiBuilder.group(QueryApi, "readings", (hand
           const page = rows.slice(0, urlParams.limit)
           const data = yield* toPoints(page)
           const last = page[page.length - 1]
-          return rows.length > urlParams.limit && last !== undefined
-            ? { data, next_cursor: encodeCursor(keyOf(last), fingerprint) }
-            : { data }
+          return encodedJson(
+            ReadingsPage,
+            rows.length > urlParams.limit && last !== undefined ? { data, next_cursor: encodeCursor(keyOf(last), fingerprint) } : { data }
+          )
         })))
       .handle("export", ({ headers, urlParams }) =>
         Effect.gen(function*() {

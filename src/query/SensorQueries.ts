@@ -35,7 +35,7 @@ export interface AverageRow {
 export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logger/SensorQueries", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const { idsOf, nameOf } = yield* MetricDirectory
+    const { idsOf, namesOf } = yield* MetricDirectory
 
     const instant = (micros: number) => sql`timestamptz 'epoch' + ${micros}::int8 * interval '1 microsecond'`
 
@@ -65,13 +65,12 @@ export class SensorQueries extends Effect.Service<SensorQueries>()("sensor-logge
         group by d.time, d.sensor_id
         order by d.time, d.sensor_id
         limit ${pageSize} offset ${(page - 1) * pageSize}`
-      const readings: Array<ReadingRow> = []
-      for (const row of rows) {
+      const nameOf = yield* namesOf(new Set(rows.flatMap((row) => Object.keys(row.metrics).map(Number))))
+      return rows.map((row): ReadingRow => {
         const metrics: Record<string, number> = {}
-        for (const [id, value] of Object.entries(row.metrics)) metrics[yield* nameOf(Number(id))] = value
-        readings.push({ timeMicros: row.time_us, sensorId: row.sensor_id, metrics })
-      }
-      return readings
+        for (const [id, value] of Object.entries(row.metrics)) metrics[nameOf(Number(id))] = value
+        return { timeMicros: row.time_us, sensorId: row.sensor_id, metrics }
+      })
     })
 
     const averages = Effect.fn("SensorQueries.averages")(function*(filter: ReadingFilter) {

@@ -55,4 +55,26 @@ describe("formatEpochMicros", () => {
   it("writes whole milliseconds without extra digits", () => {
     expect(formatEpochMicros(1646409307000000)).toBe("2022-03-04T15:55:07.000Z")
   })
+
+  it("matches toISOString across days and years", () => {
+    // Instants in order and out of order, before 1970, across midnight, and at the ends of Date's range.
+    const millis = [
+      0, -1, 1, 86_399_999, 86_400_000, -86_400_000, -86_400_001, 951_782_400_000, 1_646_409_307_123,
+      1_646_351_999_999, 1_646_352_000_000, -62_198_755_200_000, 253_402_300_799_999, 253_402_300_800_000,
+      8.64e15, -8.64e15
+    ]
+    let state = 7
+    for (let index = 0; index < 2000; index++) {
+      state = (state * 1_103_515_245 + 12_345) % 2_147_483_648
+      millis.push((state - 1_073_741_824) * 8_000 + (index % 997))
+    }
+    for (const value of millis) {
+      expect(formatEpochMicros(value * 1000)).toBe(new Date(value).toISOString())
+    }
+  })
+
+  it("names an instant outside Date's range", () => {
+    expect(formatEpochMicros(8.64e18 + 1000)).toBe(`${8.64e18 + 1000} µs since 1970`)
+    expect(formatEpochMicros(Number.NaN)).toBe("NaN µs since 1970")
+  })
 })
