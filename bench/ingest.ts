@@ -45,6 +45,7 @@ const { values: flags } = parseArgs({
     "fetch-max-wait-ms": { type: "string", default: "500" },
     "batch-max-bytes": { type: "string", default: String(4 * 1024 * 1024) },
     "batch-max-rows": { type: "string", default: "20000" },
+    "cpu-prof": { type: "string" },
     "help": { type: "boolean", default: false }
   }
 })
@@ -64,7 +65,9 @@ if (flags.help) {
   --fetch-max-bytes N   INGEST_FETCH_MAX_BYTES [1048576]
   --fetch-max-wait-ms N INGEST_FETCH_MAX_WAIT_MS [500]
   --batch-max-bytes N   INGEST_BATCH_MAX_BYTES [4194304]
-  --batch-max-rows N    INGEST_BATCH_MAX_ROWS [20000]`)
+  --batch-max-rows N    INGEST_BATCH_MAX_ROWS [20000]
+  --cpu-prof DIR        write a V8 CPU profile of each variant's process into DIR [none];
+                        bench/cpu-profile-summary.ts sums them up by stage`)
   process.exit(0)
 }
 
@@ -103,7 +106,10 @@ const log = (line: string) => process.stderr.write(`${line}\n`)
 /** Runs one variant in its own process and returns its result line. */
 const runVariant = (variant: string, topic: string, brokers: string, shape: BacklogShape): Promise<VariantResult> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx/esm", "bench/ingest/variant.ts"], {
+    const profiling = flags["cpu-prof"] === undefined
+      ? []
+      : ["--cpu-prof", "--cpu-prof-dir", path.resolve(flags["cpu-prof"]), "--cpu-prof-name", `${variant}-${shape.readingsPerMessage}-per-message.cpuprofile`]
+    const child = spawn(process.execPath, [...profiling, "--import", "tsx/esm", "bench/ingest/variant.ts"], {
       cwd: repository,
       env: {
         ...process.env,
