@@ -66,8 +66,8 @@ if (flags.help) {
   --fetch-max-wait-ms N INGEST_FETCH_MAX_WAIT_MS [500]
   --batch-max-bytes N   INGEST_BATCH_MAX_BYTES [4194304]
   --batch-max-rows N    INGEST_BATCH_MAX_ROWS [20000]
-  --cpu-prof DIR        write a V8 CPU profile of each variant's process into DIR [none];
-                        bench/cpu-profile-summary.ts sums them up by stage`)
+  --cpu-prof DIR        write V8 CPU profiles of each variant's threads into a folder of DIR
+                        per variant [none]; bench/cpu-profile-summary.ts sums them up by stage`)
   process.exit(0)
 }
 
@@ -108,7 +108,7 @@ const runVariant = (variant: string, topic: string, brokers: string, shape: Back
   new Promise((resolve, reject) => {
     const profiling = flags["cpu-prof"] === undefined
       ? []
-      : ["--cpu-prof", "--cpu-prof-dir", path.resolve(flags["cpu-prof"]), "--cpu-prof-name", `${variant}-${shape.readingsPerMessage}-per-message.cpuprofile`]
+      : ["--cpu-prof", "--cpu-prof-dir", path.resolve(flags["cpu-prof"], `${variant}-${shape.readingsPerMessage}-per-message`)]
     const child = spawn(process.execPath, [...profiling, "--import", "tsx/esm", "bench/ingest/variant.ts"], {
       cwd: repository,
       env: {

@@ -1,7 +1,7 @@
 import { Either, Schema } from "effect"
 import { InvalidReading } from "./errors.ts"
 import { MetricName } from "./MetricName.ts"
-import { SensorId } from "./SensorId.ts"
+import { isSensorId, SensorId } from "./SensorId.ts"
 import { defaultTimestampRange, EpochMicros, type TimestampRange, toEpochMicros } from "./Timestamp.ts"
 
 /**
@@ -18,8 +18,21 @@ export type Reading = typeof Reading.Type
 /** Most metrics one reading may carry; a reading with more is rejected rather than flooding the metric registry. */
 export const maxMetricsPerReading = 1000
 
-const sensorIdIs = Schema.is(SensorId)
 const metricNameIs = Schema.is(MetricName)
+
+/** Maximum number of names `isMetricName` remembers. Past it, the set starts over. */
+const maxCheckedMetricNames = 10_000
+
+/** Metric names that passed `MetricName`. A fleet repeats a few names in every reading, so most checks are one lookup. */
+const checkedMetricNames = new Set<string>()
+
+const isMetricName = (key: string): key is MetricName => {
+  if (checkedMetricNames.has(key)) return true
+  if (!metricNameIs(key)) return false
+  if (checkedMetricNames.size >= maxCheckedMetricNames) checkedMetricNames.clear()
+  checkedMetricNames.add(key)
+  return true
+}
 
 const describe = (value: unknown): string => {
   if (value === undefined) return "undefined"
@@ -47,7 +60,7 @@ export const decodeReading = (
     return Either.left(new InvalidReading({ field: "ts", value: describe(record.ts), reason: time.left }))
   }
   const sensorId = record.sensor_id
-  if (!sensorIdIs(sensorId)) {
+  if (!isSensorId(sensorId)) {
     return Either.left(
       new InvalidReading({
         field: "sensor_id",
@@ -73,7 +86,7 @@ export const decodeReading = (
     }
     const value = record[key]
     if (value === null) continue
-    if (!metricNameIs(key)) {
+    if (!isMetricName(key)) {
       return Either.left(
         new InvalidReading({
           field: key,

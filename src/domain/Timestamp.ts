@@ -114,7 +114,11 @@ let lastDay = Number.NaN
 let lastDayPrefix = ""
 
 const twoDigits = (value: number) => (value < 10 ? `0${value}` : `${value}`)
-const threeDigits = (value: number) => (value < 10 ? `00${value}` : value < 100 ? `0${value}` : `${value}`)
+const threeDigits = (value: number) => {
+  if (value < 10) return `00${value}`
+  if (value < 100) return `0${value}`
+  return `${value}`
+}
 
 /**
  * Formats microseconds as ISO-8601 UTC, with six fractional digits only when the instant has them.

@@ -26,6 +26,20 @@ export interface WriteOptions {
 const maxKnownSensorIds = 1_000_000
 
 /**
+ * Returns the key of the series of `sensorId` and `metricId`: one number while the sensor id is
+ * below 2^32 and the metric id below 2^20, which keeps it a safe integer, and a string otherwise.
+ */
+const seriesKey = (sensorId: number, metricId: number): number | string =>
+  sensorId < 4_294_967_296 && metricId < 1_048_576 ? sensorId * 1_048_576 + metricId : `${sensorId}/${metricId}`
+
+/**
+ * Returns the PostgreSQL array literal of finite numbers, such as `{1,2.5,-3e-7}`. JavaScript
+ * writes every finite number in a form that `int8` (for safe integers) and `float8` accept,
+ * and `join` took half the time of the `pg` driver's serialization, which quotes every element.
+ */
+const arrayLiteral = (values: ReadonlyArray<number>): string => `{${values.join(",")}}`
+
+/**
  * Writes decoded readings and sensors into TimescaleDB.
  *
  * Rows go in as four array parameters of `insert ... select from unnest(...)`, so a statement of
@@ -63,21 +77,27 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
      * retry, or two fetches combined), and one statement must not touch a row twice ("ON CONFLICT
      * DO UPDATE cannot affect row a second time"). So the reading that `onConflict` keeps wins,
      * the last one for `update` and the first one for `ignore`.
+     *
+     * Rows are indexed by series (sensor and metric) and then by instant, with numbers as keys.
+     * A string key per row took three times as long and was the largest cost in the ingest job's
+     * CPU profile.
      */
     const toColumns = (readings: ReadonlyArray<Reading>, onConflict: OnConflict): SensorDataColumns => {
-      const rowIndex = new Map<string, number>()
+      const rowIndex = new Map<number | string, Map<number, number>>()
       const columns: SensorDataColumns = { times: [], sensorIds: [], metricIds: [], values: [] }
       for (const reading of readings) {
         for (const name in reading.metrics) {
           const metricId = metricIds.get(name)!
           const value = reading.metrics[name as keyof typeof reading.metrics]!
-          const key = `${reading.sensorId}/${metricId}/${reading.time}`
-          const existing = rowIndex.get(key)
+          const series = seriesKey(reading.sensorId, metricId)
+          let byTime = rowIndex.get(series)
+          if (byTime === undefined) rowIndex.set(series, byTime = new Map())
+          const existing = byTime.get(reading.time)
           if (existing !== undefined) {
             if (onConflict === "update") columns.values[existing] = value
             continue
           }
-          rowIndex.set(key, columns.times.length)
+          byTime.set(reading.time, columns.times.length)
           columns.times.push(reading.time)
           columns.sensorIds.push(reading.sensorId)
           columns.metricIds.push(metricId)
@@ -103,7 +123,9 @@ export class SensorDataWriter extends Effect.Service<SensorDataWriter>()("sensor
       return sql`
         insert into sensor_data (time, sensor_id, metric_id, value)
         select timestamptz 'epoch' + t * interval '1 microsecond', s, m, v
-        from unnest(${columns.times}::int8[], ${columns.sensorIds}::int8[], ${columns.metricIds}::int4[], ${columns.values}::float8[]) as u(t, s, m, v)
+        from unnest(${arrayLiteral(columns.times)}::int8[], ${arrayLiteral(columns.sensorIds)}::int8[], ${
+        arrayLiteral(columns.metricIds)
+      }::int4[], ${arrayLiteral(columns.values)}::float8[]) as u(t, s, m, v)
         ${conflict}`.pipe(Effect.asVoid)
     }
 
