@@ -12,7 +12,8 @@
  * It prints p50 and p99 latency, requests per second and the mean response size of each, with
  * the machine and settings. The database is the embedded TimescaleDB in `--data-dir` (kept, so
  * a second run skips the load), or the server of `DATABASE_URL`, which must be a scratch
- * database: the load adds to whatever it contains.
+ * database: the load adds to whatever it contains, and a table records the data set, so a second
+ * run there skips the load too.
  *
  * Run: npm run bench:queries -- [--readings 10000000] [--sensors 1000] [--days 30]
  *      [--clients 4] [--seconds 10] [--data-dir DIR]
@@ -80,15 +81,47 @@ const databaseLayer = databaseUrl === undefined
   ? Database.layerEmbedded(embeddedDataDir(dataDir))
   : Database.layerServer(databaseUrl)
 
-/** Loads the readings unless `dataDir` contains the same data set already; returns its shape. */
+/** Table in which a run records the data set it loaded into the server of `DATABASE_URL`. */
+const serverMarkerTable = "bench_queries_data_set"
+
+/** Reads the data set an earlier run loaded, from `markerFile` on the embedded database or `serverMarkerTable` on a server. */
+const readMarker = (): Promise<QueryDataShape | undefined> => {
+  if (databaseUrl === undefined) {
+    return Promise.resolve(fs.existsSync(markerFile) ? JSON.parse(fs.readFileSync(markerFile, "utf8")) as QueryDataShape : undefined)
+  }
+  return Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [table] = yield* sql<{ name: string | null }>`select to_regclass(${serverMarkerTable})::text as name`
+    if (table?.name == null) return undefined
+    const [row] = yield* sql<{ shape: QueryDataShape }>`select shape from ${sql(serverMarkerTable)}`
+    return row?.shape
+  }).pipe(Effect.provide(databaseLayer), Effect.scoped, Effect.runPromise)
+}
+
+const writeMarker = (shape: QueryDataShape): Promise<void> => {
+  if (databaseUrl === undefined) {
+    fs.writeFileSync(markerFile, JSON.stringify(shape))
+    return Promise.resolve()
+  }
+  return Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`create table ${sql(serverMarkerTable)} (shape jsonb not null)`
+    yield* sql`insert into ${sql(serverMarkerTable)} (shape) values (${JSON.stringify(shape)}::jsonb)`
+  }).pipe(Effect.provide(databaseLayer), Effect.scoped, Effect.runPromise)
+}
+
+/** Loads the readings unless the database contains the same data set already, and returns its shape. */
 const prepareData = async (): Promise<QueryDataShape> => {
-  if (databaseUrl === undefined && fs.existsSync(markerFile)) {
-    const previous = JSON.parse(fs.readFileSync(markerFile, "utf8")) as QueryDataShape
+  const previous = await readMarker()
+  if (previous !== undefined) {
     if (previous.readings === requested.readings && previous.sensors === requested.sensors && previous.days === requested.days) {
-      log(`Reusing the ${previous.readings.toLocaleString("en-US")} readings loaded earlier in ${dataDir}`)
+      log(`Reusing the ${previous.readings.toLocaleString("en-US")} readings loaded earlier into ${databaseUrl === undefined ? dataDir : "DATABASE_URL"}`)
       return previous
     }
-    throw new Error(`${dataDir} contains another data set (${JSON.stringify(previous)}); give a new --data-dir`)
+    throw new Error(
+      `${databaseUrl === undefined ? dataDir : "DATABASE_URL"} contains another data set (${JSON.stringify(previous)}): ` +
+        "give a new --data-dir or an empty scratch database, or request the same data set"
+    )
   }
   const shape: QueryDataShape = { ...requested, endSeconds: Math.floor(Date.now() / 1000) }
   const started = Date.now()
@@ -106,7 +139,7 @@ const prepareData = async (): Promise<QueryDataShape> => {
     Effect.runPromise
   )
   log(`Loaded in ${((Date.now() - started) / 1000).toFixed(0)} s`)
-  if (databaseUrl === undefined) fs.writeFileSync(markerFile, JSON.stringify(shape))
+  await writeMarker(shape)
   return shape
 }
 

@@ -138,7 +138,7 @@ const copyFromStdin = (client: pg.Client, table: string, format: "csv" | "binary
   }
 }
 
-/** The methods on the embedded database, in memory, and how to read a table's row count there. */
+/** Opens an embedded database in memory and returns the methods on it, with a row count and a close. */
 const embeddedTarget = async () => {
   process.stderr.write("Opening the embedded database\n")
   const db = await PGlite.create({ extensions: { timescaledb } })
@@ -174,7 +174,7 @@ const embeddedTarget = async () => {
 }
 
 /**
- * The methods on the server of `url`. COPY goes through the wire protocol's COPY FROM STDIN
+ * Connects to the server of `url` and returns the methods on it. COPY goes through the wire protocol's COPY FROM STDIN
  * (`pg-copy-streams`), on a connection of its own, and each method's table is created fresh.
  */
 const serverTarget = async (url: string) => {
