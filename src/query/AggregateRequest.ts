@@ -142,7 +142,7 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     }
   })
 
-/** Key of the series of an ungrouped request in `assembleSeries`, where rows have no sensor; sensor ids are never negative. */
+/** Sensor key of the rows of an ungrouped request in `assembleSeries`. Sensor ids are never negative. */
 const allSensors = -1
 
 /**
@@ -176,7 +176,7 @@ const assembleSeries = (
     const periods = starts.map(formatEpochMicros)
     const emptyValue = params.fn === "count" ? 0 : undefined
     const initial = params.fn === "count" && params.fill !== "none" ? 0 : null
-    /** A bucket's values before any metric is set: every requested metric, in request order. */
+    /** Returns a bucket's values before any metric is set: every requested metric, in request order. */
     const emptyValues = () => {
       const values: Record<string, number | null> = {}
       for (const metric of params.metric) values[metric] = initial
