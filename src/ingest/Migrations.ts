@@ -3,6 +3,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import { Effect } from "effect"
 import createTables from "./migrations/0001_create_tables.ts"
 import createReadModels from "./migrations/0002_create_read_models.ts"
+import indexReadModelSeries from "./migrations/0003_index_read_model_series.ts"
 
 /** Table in which the `Migrator` keeps the ids of the applied migrations. */
 export const MIGRATIONS_TABLE = "sensor_logger_migrations"
@@ -14,7 +15,11 @@ export const MIGRATIONS_TABLE = "sensor_logger_migrations"
 export const MIGRATIONS_LOCK_KEY = 7_319_400_001
 
 const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_create_tables": createTables, "0002_create_read_models": createReadModels }),
+  loader: Migrator.fromRecord({
+    "0001_create_tables": createTables,
+    "0002_create_read_models": createReadModels,
+    "0003_index_read_model_series": indexReadModelSeries
+  }),
   table: MIGRATIONS_TABLE
 })
 

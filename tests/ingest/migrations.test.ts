@@ -29,11 +29,17 @@ const schemaState = Effect.gen(function*() {
     select migration_id as "migrationId", name from ${sql(MIGRATIONS_TABLE)} order by migration_id`.withoutTransform
   const hypertables = yield* sql<{ name: string }>`
     select hypertable_name as name from timescaledb_information.hypertables order by hypertable_name`.withoutTransform
-  return { migrations, hypertables: hypertables.map((row) => row.name) }
+  const seriesIndexes = yield* sql<{ name: string }>`
+    select indexname as name from pg_indexes where indexname like 'sensor_data_%_series_idx' order by indexname`.withoutTransform
+  return { migrations, hypertables: hypertables.map((row) => row.name), seriesIndexes: seriesIndexes.map((row) => row.name) }
 })
 
 /** Every migration, as the migrations table lists it once applied. */
-const ALL_MIGRATIONS = [{ migrationId: 1, name: "create_tables" }, { migrationId: 2, name: "create_read_models" }]
+const ALL_MIGRATIONS = [
+  { migrationId: 1, name: "create_tables" },
+  { migrationId: 2, name: "create_read_models" },
+  { migrationId: 3, name: "index_read_model_series" }
+]
 
 const appliedCount = (messages: ReadonlyArray<string>) => messages.filter((message) => message === "Applied migration").length
 
@@ -117,6 +123,7 @@ describe("runMigrations on the embedded database", () => {
       expect(appliedCount(second.messages)).toBe(0)
       expect(state.migrations).toEqual(ALL_MIGRATIONS)
       expect(state.hypertables).toContain("sensor_data")
+      expect(state.seriesIndexes).toEqual(["sensor_data_1d_series_idx", "sensor_data_1h_series_idx", "sensor_data_1m_series_idx"])
     }), 120_000)
 
   // A reopened PGlite database must load TimescaleDB fully before the first write: once the read

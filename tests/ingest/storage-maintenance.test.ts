@@ -75,6 +75,24 @@ describe("storage maintenance on the embedded database", () => {
     expect(served.data.map((row) => row.values.temperature)).toEqual([(59 * 60) / 2, (60 + 119) * 60 / 2])
   })
 
+  // The embedded database runs no autovacuum, so only the maintenance gives its planner statistics.
+  it("analyzes the chunks it maintains", async () => {
+    const chunks = await pipeline.run(
+      pollUntil(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<{ name: string; reltuples: number }>`
+            select c.chunk_name as name, k.reltuples
+            from timescaledb_information.chunks c
+            join pg_class k on k.oid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass
+            where c.hypertable_name = 'sensor_data'
+               or c.hypertable_name in (select materialization_hypertable_name from timescaledb_information.continuous_aggregates)`),
+        (rows) => rows.length > 0 && rows.every((row) => row.reltuples >= 0)
+      ).pipe(Effect.timeout("60 seconds"))
+    )
+    expect(chunks.length).toBeGreaterThan(3)
+    expect(chunks.filter((row) => row.reltuples < 0)).toEqual([])
+  })
+
   it("compresses chunks older than the configured age", async () => {
     const chunks = await pipeline.run(
       pollUntil(
