@@ -84,7 +84,8 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
      * Analyzes the chunks of `sensor_data` and of the read models that have no statistics yet,
      * the newest chunk of each (it is still filling), and `sensor_latest`. A server's autovacuum
      * does this. The embedded database runs no autovacuum, so without this step its planner had no
-     * statistics at all, and for one sensor's day it chose an index that read 1,000 times the rows needed.
+     * statistics at all, and for one sensor's day it chose an index that read 1,000 times the rows
+     * the request needed.
      */
     const analyzeTables = Effect.gen(function*() {
       const chunks = yield* sql<{ name: string }>`

@@ -18,6 +18,6 @@ import { continuousAggregates } from "../../runtime/database/ReadModels.ts"
 export default Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   for (const aggregate of continuousAggregates) {
-    yield* sql.unsafe(`create index ${aggregate.name}_series_idx on ${aggregate.name} (sensor_id, metric_id, bucket)`)
+    yield* sql.unsafe(`create index if not exists ${aggregate.name}_series_idx on ${aggregate.name} (sensor_id, metric_id, bucket)`)
   }
 })
