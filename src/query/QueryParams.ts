@@ -37,15 +37,25 @@ const relativeUnitMicros: Record<string, number> = { s: 1e6, m: 60e6, h: 3600e6,
 export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
   strict: true,
   decode: (text, _, ast) => {
+    const outOfRange = () =>
+      ParseResult.fail(
+        new ParseResult.Type(
+          ast,
+          text,
+          `${JSON.stringify(text)} is out of range: an instant must lie between ${formatEpochMicros(-Number.MAX_SAFE_INTEGER)} and ${
+            formatEpochMicros(Number.MAX_SAFE_INTEGER)
+          }`
+        )
+      )
     if (/^-?\d+(\.\d+)?$/.test(text)) {
       const micros = numericTimestampToMicros(Number(text))
-      if (micros !== undefined && Number.isSafeInteger(micros)) return ParseResult.succeed(EpochMicros.make(micros))
-      return ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is too large for a timestamp in any unit`))
+      return micros !== undefined && Number.isSafeInteger(micros) ? ParseResult.succeed(EpochMicros.make(micros)) : outOfRange()
     }
     const relative = /^now(?:-(\d{1,9})([smhdw]))?$/.exec(text)
     if (relative !== null) {
       const offset = relative[1] === undefined ? 0 : Number(relative[1]) * relativeUnitMicros[relative[2]!]!
-      return ParseResult.succeed(EpochMicros.make(Date.now() * 1000 - offset))
+      const micros = Date.now() * 1000 - offset
+      return Number.isSafeInteger(micros) ? ParseResult.succeed(EpochMicros.make(micros)) : outOfRange()
     }
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)

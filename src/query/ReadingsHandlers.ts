@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { formatEpochMicros } from "../domain/Timestamp.ts"
 import { QueryApi, ReadingsPage } from "./Api.ts"
@@ -19,6 +19,20 @@ const negotiateFormat = (format: ExportFormat | undefined, accept: string | unde
   format ?? (accept !== undefined && /(^|,)\s*text\/csv\b/i.test(accept) ? "csv" : "ndjson")
 
 const keyOf = (row: PointRow): ReadingKey => ({ timeMicros: row.timeMicros, sensorId: row.sensorId, metricId: row.metricId })
+
+/**
+ * Reads the `from` and `to` parameters as the client wrote them. A cursor's fingerprint uses them
+ * rather than the decoded instants, because `now` and `now-1h` decode to another instant on every
+ * request, and a client repeats the same parameters page after page.
+ */
+const rangeAsWritten = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+  const query = new URLSearchParams(request.url.split("?")[1] ?? "")
+  const written = (name: string) => {
+    const values = query.getAll(name)
+    return values.length === 0 ? undefined : values.join(",")
+  }
+  return { from: written("from"), to: written("to") }
+})
 
 /** The handlers of the `readings` group: keyset pages and streamed exports of raw readings. */
 export const ReadingsHandlers = HttpApiBuilder.group(QueryApi, "readings", (handlers) =>
@@ -55,7 +69,8 @@ export const ReadingsHandlers = HttpApiBuilder.group(QueryApi, "readings", (hand
     return handlers
       .handle("readings", ({ urlParams }) =>
         run(Effect.gen(function*() {
-          const fingerprint = queryFingerprint([urlParams.sensor_id, urlParams.metric, urlParams.from, urlParams.to, urlParams.order])
+          const range = yield* rangeAsWritten
+          const fingerprint = queryFingerprint([urlParams.sensor_id, urlParams.metric, range.from, range.to, urlParams.order])
           let after: ReadingKey | undefined
           if (urlParams.cursor !== undefined) {
             const decoded = decodeCursor(urlParams.cursor, fingerprint)

@@ -121,6 +121,24 @@ describe("raw readings", () => {
     expect(typeof page.next_cursor).toBe("string")
   })
 
+  // `now` resolves to another instant on every request, and the cursor must still fit.
+  it("pages through a range ending now", async () => {
+    const seen: Array<unknown> = []
+    let cursor: string | undefined
+    let pages = 0
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      const response = await fetchText(pipeline, `/v1/readings?sensor_id=1&limit=1000&to=now${cursor === undefined ? "" : `&cursor=${cursor}`}`)
+      expect(response.status).toBe(200)
+      const page = JSON.parse(response.text) as { data: Array<unknown>; next_cursor?: string }
+      seen.push(...page.data)
+      cursor = page.next_cursor
+      pages += 1
+    } while (cursor !== undefined && pages < 100)
+    expect(pages).toBeGreaterThan(1)
+    expect(seen).toEqual(ascending.filter((value) => value.sensorId === 1).map(asPoint))
+  })
+
   it("rejects a cursor of another query", async () => {
     const first = await pipeline.run(pipeline.client.readings.readings({ urlParams: { sensor_id: [1], order: "asc", limit: 2 } as never }))
     const reused = await fetchText(pipeline, `/v1/readings?sensor_id=2&limit=2&cursor=${first.next_cursor}`)
