@@ -5,9 +5,10 @@
  *
  * `--skip-seconds S` leaves out the first S seconds of each profile, such as a process's start.
  *
- * Run: npx tsx bench/cpu-profile-summary.ts FILE.cpuprofile [more files] [--top 25] [--skip-seconds 0]
+ * Run: npx tsx bench/cpu-profile-summary.ts FILE.cpuprofile|DIR [more] [--top 25] [--skip-seconds 0]
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
 
@@ -23,15 +24,40 @@ interface Profile {
   readonly timeDeltas: ReadonlyArray<number>
 }
 
-const { values: flags, positionals: files } = parseArgs({
-  allowPositionals: true,
-  options: { "top": { type: "string", default: "25" }, "skip-seconds": { type: "string", default: "0" } }
-})
+const usage = "usage: npx tsx bench/cpu-profile-summary.ts FILE.cpuprofile|DIR [more] [--top 25] [--skip-seconds 0]"
 
-if (files.length === 0) {
-  console.error("usage: npx tsx bench/cpu-profile-summary.ts FILE.cpuprofile [more files] [--top 25] [--skip-seconds 0]")
+/** Prints `message` and the usage line, and exits with 2. */
+const fail = (message: string): never => {
+  console.error(`${message}\n${usage}`)
   process.exit(2)
 }
+
+let parsed: ReturnType<typeof parseOptions>
+const parseOptions = () =>
+  parseArgs({
+    allowPositionals: true,
+    options: { "top": { type: "string", default: "25" }, "skip-seconds": { type: "string", default: "0" } }
+  })
+try {
+  parsed = parseOptions()
+} catch (error) {
+  parsed = fail((error as Error).message)
+}
+const { values: flags, positionals } = parsed
+
+const top = Number(flags.top)
+if (!Number.isSafeInteger(top) || top < 0) fail(`--top ${flags.top}: expected a non-negative integer`)
+const skipSeconds = Number(flags["skip-seconds"])
+if (!Number.isFinite(skipSeconds) || skipSeconds < 0) fail(`--skip-seconds ${flags["skip-seconds"]}: expected a non-negative number`)
+
+/** Profile files to read: each file argument, and the `.cpuprofile` files of each folder argument. */
+const files = positionals.flatMap((argument) => {
+  if (!fs.existsSync(argument)) return fail(`${argument}: no such file or folder`)
+  if (!fs.statSync(argument).isDirectory()) return [argument]
+  const inFolder = fs.readdirSync(argument).filter((name) => name.endsWith(".cpuprofile")).map((name) => path.join(argument, name))
+  return inFolder.length > 0 ? inFolder : fail(`${argument}: the folder contains no .cpuprofile file`)
+})
+if (files.length === 0) fail("no profile given")
 
 /** Names the stage a frame belongs to: its npm package, its folder of this project, or a V8 category. */
 const stageOf = (frame: ProfileNode["callFrame"]): string => {
@@ -41,6 +67,8 @@ const stageOf = (frame: ProfileNode["callFrame"]): string => {
     if (functionName === "(idle)" || functionName === "(program)") return functionName
     return `(native) ${functionName}`
   }
+  // On the embedded database, nearly all WebAssembly time is PGlite's.
+  if (url.startsWith("wasm://")) return "(WebAssembly)"
   const packageMatch = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
   if (packageMatch !== null) return packageMatch[1]!
   const projectMatch = /\/(src|bench|tests)\/(.+)\/[^/]+$/.exec(url)
@@ -49,7 +77,7 @@ const stageOf = (frame: ProfileNode["callFrame"]): string => {
   return url.replace(/^file:\/\//, "")
 }
 
-const skipMicros = Number(flags["skip-seconds"]) * 1e6
+const skipMicros = skipSeconds * 1e6
 const selfByStage = new Map<string, number>()
 const selfByFunction = new Map<string, number>()
 let totalMicros = 0
@@ -86,6 +114,6 @@ for (const [stage, micros] of sorted(selfByStage)) {
 console.log("")
 console.log("| function | self s | % of busy |")
 console.log("|---|---|---|")
-for (const [name, micros] of sorted(selfByFunction).slice(0, Number(flags.top))) {
-  if (!name.startsWith("(idle)")) console.log(row(name, micros))
+for (const [name, micros] of sorted(selfByFunction).filter(([name]) => !name.startsWith("(idle)")).slice(0, top)) {
+  console.log(row(name, micros))
 }

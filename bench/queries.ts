@@ -26,7 +26,7 @@ import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { StorageMaintenance } from "../src/ingest/StorageMaintenance.ts"
 import { SensorDataWriter } from "../src/ingest/SensorDataWriter.ts"
 import { Database, embeddedDataDir } from "../src/runtime/database/Database.ts"
@@ -52,7 +52,7 @@ if (flags.help) {
   --days N        days the readings span, ending now [30]
   --clients N     concurrent HTTP clients [4]
   --seconds N     measured seconds per request type [10]
-  --data-dir DIR  embedded database folder, kept between runs [a new temporary folder]`)
+  --data-dir DIR  embedded database folder, kept between runs [a new temporary folder, removed at the end]`)
   process.exit(0)
 }
 
@@ -63,6 +63,8 @@ const positive = (name: string, text: string): number => {
 }
 
 const databaseUrl = process.env["DATABASE_URL"] || undefined
+/** Whether the data folder is this run's own, removed at the end; `--data-dir` keeps it for another run. */
+const temporaryDataDir = flags["data-dir"] === undefined
 const dataDir = path.resolve(flags["data-dir"] ?? fs.mkdtempSync(path.join(os.tmpdir(), "sensor-logger-bench-queries-")))
 const requested = {
   readings: positive("readings", flags.readings),
@@ -73,6 +75,10 @@ const clients = positive("clients", flags.clients)
 const seconds = positive("seconds", flags.seconds)
 const repository = path.resolve(import.meta.dirname, "..")
 const log = (line: string) => process.stderr.write(`${line}\n`)
+
+/** Runs one step on the database, with its log lines on stderr, so stdout carries only the results. */
+const runStep = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromise(effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)))))
 
 /** The data set of an earlier run in `dataDir`, recorded after its load finished. */
 const markerFile = path.join(dataDir, "bench-queries.json")
@@ -95,7 +101,7 @@ const readMarker = (): Promise<QueryDataShape | undefined> => {
     if (table?.name == null) return undefined
     const [row] = yield* sql<{ shape: QueryDataShape }>`select shape from ${sql(serverMarkerTable)}`
     return row?.shape
-  }).pipe(Effect.provide(databaseLayer), Effect.scoped, Effect.runPromise)
+  }).pipe(Effect.provide(databaseLayer), Effect.scoped, runStep)
 }
 
 const writeMarker = (shape: QueryDataShape): Promise<void> => {
@@ -107,7 +113,7 @@ const writeMarker = (shape: QueryDataShape): Promise<void> => {
     const sql = yield* SqlClient.SqlClient
     yield* sql`create table ${sql(serverMarkerTable)} (shape jsonb not null)`
     yield* sql`insert into ${sql(serverMarkerTable)} (shape) values (${JSON.stringify(shape)}::jsonb)`
-  }).pipe(Effect.provide(databaseLayer), Effect.scoped, Effect.runPromise)
+  }).pipe(Effect.provide(databaseLayer), Effect.scoped, runStep)
 }
 
 /** Loads the readings unless the database contains the same data set already, and returns its shape. */
@@ -136,7 +142,7 @@ const prepareData = async (): Promise<QueryDataShape> => {
   }).pipe(
     Effect.provide(Layer.mergeAll(SensorDataWriter.Default, StorageMaintenance.Default).pipe(Layer.provideMerge(databaseLayer))),
     Effect.scoped,
-    Effect.runPromise
+    runStep
   )
   log(`Loaded in ${((Date.now() - started) / 1000).toFixed(0)} s`)
   await writeMarker(shape)
@@ -195,9 +201,11 @@ const main = async () => {
   // Read before the query service opens the embedded database, which then belongs to it.
   const version = await Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ extversion: string }>`select extversion from pg_extension where extname = 'timescaledb'`
-    return row?.extversion ?? "missing"
-  }).pipe(Effect.provide(databaseLayer), Effect.scoped, Effect.runPromise)
+    const [row] = yield* sql<{ extversion: string | null; server: string }>`
+      select (select extversion from pg_extension where extname = 'timescaledb') as extversion,
+             current_setting('server_version') as server`
+    return `${row?.extversion ?? "missing"} on PostgreSQL ${row?.server ?? "unknown"}`
+  }).pipe(Effect.provide(databaseLayer), Effect.scoped, runStep)
   const port = await freePort()
   const child = await startQueryService(port)
   const base = `http://127.0.0.1:${port}`
@@ -257,9 +265,15 @@ const main = async () => {
       if (result.firstFailure !== undefined) lines.push(`  first failure: ${result.firstFailure}`)
     }
   } finally {
+    const exited = child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", resolve))
     child.kill("SIGTERM")
     lines.push("", `load average at end: ${os.loadavg().map((load) => load.toFixed(2)).join(" ")}`)
     console.log(lines.join("\n"))
+    await exited
+    if (temporaryDataDir) {
+      fs.rmSync(dataDir, { recursive: true, force: true })
+      log(`Removed the temporary data folder ${dataDir}; give --data-dir to keep the data for another run`)
+    }
   }
 }
 

@@ -47,9 +47,19 @@ export const openBenchDatabase = async (databaseUrl: string | undefined, poolSiz
   await migrate(PgClient.layer({ stream: embedded.makeStream, maxConnections: 1, username: credentials.user, password: Redacted.make(credentials.password), database: credentials.database }))
   const client = new pg.Client({ stream: embedded.makeStream, ...credentials })
   await client.connect()
+  // One statement at a time: the session runs them in turn anyway, and `pg` deprecates queueing
+  // a query while another is in flight on the same client.
+  let last: Promise<unknown> = Promise.resolve()
+  const serialized: Queryable = {
+    query: ((...args: Parameters<pg.Client["query"]>) => {
+      const next = last.then(() => (client.query as (...a: typeof args) => Promise<unknown>)(...args))
+      last = next.catch(() => undefined)
+      return next
+    }) as Queryable["query"]
+  }
   return {
     mode: "embedded",
-    client,
+    client: serialized,
     close: async () => {
       await client.end()
       await Effect.runPromise(Scope.close(scope, Exit.void))
@@ -69,9 +79,13 @@ export const resetServerSchema = async (databaseUrl: string): Promise<void> => {
   }
 }
 
+/** Returns the versions of TimescaleDB and PostgreSQL, such as `2.28.3 on PostgreSQL 15.20`. */
 export const timescaledbVersion = async (client: Queryable): Promise<string> => {
-  const result = await client.query<{ extversion: string }>("select extversion from pg_extension where extname = 'timescaledb'")
-  return result.rows[0]?.extversion ?? "missing"
+  const result = await client.query<{ extversion: string | null; server: string }>(
+    "select (select extversion from pg_extension where extname = 'timescaledb') as extversion, current_setting('server_version') as server"
+  )
+  const row = result.rows[0]
+  return `${row?.extversion ?? "missing"} on PostgreSQL ${row?.server ?? "unknown"}`
 }
 
 /** Registers metric names that are not stored yet and returns the id of every name. */
@@ -85,7 +99,13 @@ export const resolveMetricIds = async (client: Queryable, names: ReadonlyArray<s
   return new Map(result.rows.map((row) => [row.name, Number(row.id)]))
 }
 
-/** The write method of the ingest job: four array parameters to one `insert … select from unnest(…)` upsert. */
+/** Returns the PostgreSQL array literal of finite numbers, built as the ingest job builds it. */
+const arrayLiteral = (values: ReadonlyArray<number>): string => `{${values.join(",")}}`
+
+/**
+ * Writes with the method of the ingest job: four array parameters, sent as literals, to one
+ * `insert … select from unnest(…)` upsert.
+ */
 export const insertRows = async (client: Queryable, columns: Columns): Promise<void> => {
   if (columns.times.length === 0) return
   await client.query(
@@ -93,7 +113,7 @@ export const insertRows = async (client: Queryable, columns: Columns): Promise<v
      select timestamptz 'epoch' + t * interval '1 microsecond', s, m, v
      from unnest($1::int8[], $2::int8[], $3::int4[], $4::float8[]) as u(t, s, m, v)
      on conflict (sensor_id, metric_id, time) do update set value = excluded.value`,
-    [columns.times, columns.sensorIds, columns.metricIds, columns.values]
+    [arrayLiteral(columns.times), arrayLiteral(columns.sensorIds), arrayLiteral(columns.metricIds), arrayLiteral(columns.values)]
   )
 }
 

@@ -55,17 +55,20 @@ export const toColumns = async (
   for (const reading of readings) for (const [name] of reading.metrics) if (!cache.has(name)) unknown.add(name)
   if (unknown.size > 0) for (const [name, id] of await resolveMetricIds(client, [...unknown])) cache.set(name, id)
   const columns: Columns = { times: [], sensorIds: [], metricIds: [], values: [] }
-  const rowIndex = new Map<string, number>()
+  // Keyed by series, then instant, with numbers as keys, as the ingest job does.
+  const rowIndex = new Map<number | string, Map<number, number>>()
   for (const reading of readings) {
     for (const [name, value] of reading.metrics) {
       const metricId = cache.get(name)!
-      const key = `${reading.sensorId}/${metricId}/${reading.micros}`
-      const existing = rowIndex.get(key)
+      const series = reading.sensorId < 4_294_967_296 && metricId < 1_048_576 ? reading.sensorId * 1_048_576 + metricId : `${reading.sensorId}/${metricId}`
+      let byTime = rowIndex.get(series)
+      if (byTime === undefined) rowIndex.set(series, byTime = new Map())
+      const existing = byTime.get(reading.micros)
       if (existing !== undefined) {
         columns.values[existing] = value
         continue
       }
-      rowIndex.set(key, columns.times.length)
+      byTime.set(reading.micros, columns.times.length)
       columns.times.push(reading.micros)
       columns.sensorIds.push(reading.sensorId)
       columns.metricIds.push(metricId)

@@ -25,14 +25,16 @@ export const runPipelineVariant = (shape: BacklogShape): Promise<VariantResult> 
     }
     const figures = meter.stop()
     const [count] = yield* sql<{ count: number }>`select count(*)::int8 as count from sensor_data`
-    const [version] = yield* sql<{ extversion: string }>`select extversion from pg_extension where extname = 'timescaledb'`
+    const [version] = yield* sql<{ extversion: string | null; server: string }>`
+      select (select extversion from pg_extension where extname = 'timescaledb') as extversion,
+             current_setting('server_version') as server`
     return {
       variant: "pipeline",
       readings: totals.readings,
       rows: count!.count,
       seconds: (totals.lastCommitMillis! - totals.firstBatchStartMillis!) / 1000,
       ...figures,
-      timescaledb: version!.extversion,
+      timescaledb: `${version?.extversion ?? "missing"} on PostgreSQL ${version?.server ?? "unknown"}`,
       database: process.env["DATABASE_URL"] === undefined ? "embedded" : "server"
     } satisfies VariantResult
   }).pipe(

@@ -8,13 +8,16 @@ export interface VariantResult {
   readonly rows: number
   /** Wall time from the first fetched record (or first statement) to the last commit. */
   readonly seconds: number
-  /** CPU time of the variant's process over the same interval, user plus system. */
+  /**
+   * CPU time of the variant's process, user plus system, from its first fetched record (the
+   * pipeline: from the moment its layers are built and its consumer joins) to the last commit.
+   */
   readonly cpuSeconds: number
   /** Peak resident set size of the variant's process over its whole run, in MiB. */
   readonly peakRssMiB: number
   /** Peak V8 heap in use, sampled every 100 ms, in MiB. */
   readonly peakHeapMiB: number
-  /** Version of the TimescaleDB extension the variant wrote to. */
+  /** Versions of TimescaleDB and PostgreSQL the variant wrote to. */
   readonly timescaledb: string
   readonly database: "embedded" | "server"
 }
