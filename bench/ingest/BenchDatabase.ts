@@ -6,6 +6,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import pg from "pg"
 import { runMigrations } from "../../src/ingest/Migrations.ts"
+import { arrayLiteral } from "../../src/ingest/RowEncoding.ts"
 import { makeEmbeddedDatabase } from "../../src/runtime/database/EmbeddedDatabase.ts"
 
 /** A `pg.Client` on the embedded database (one session), a `pg.Pool` on a server. */
@@ -98,9 +99,6 @@ export const resolveMetricIds = async (client: Queryable, names: ReadonlyArray<s
   const result = await client.query<{ id: number; name: string }>("select id, name from metrics where name = any($1::text[])", [names])
   return new Map(result.rows.map((row) => [row.name, Number(row.id)]))
 }
-
-/** Returns the PostgreSQL array literal of finite numbers, built as the ingest job builds it. */
-const arrayLiteral = (values: ReadonlyArray<number>): string => `{${values.join(",")}}`
 
 /**
  * Writes with the method of the ingest job: four array parameters, sent as literals, to one

@@ -4,6 +4,7 @@
  * batch. It is the figure the ingest job's layers are compared with.
  */
 import { Kafka, logLevel } from "kafkajs"
+import { seriesKey } from "../../src/ingest/RowEncoding.ts"
 import type { BacklogShape } from "./Backlog.ts"
 import { type Columns, countRows, insertRows, openBenchDatabase, type Queryable, resolveMetricIds, timescaledbVersion } from "./BenchDatabase.ts"
 import type { BenchSettings } from "./BenchSettings.ts"
@@ -60,7 +61,7 @@ export const toColumns = async (
   for (const reading of readings) {
     for (const [name, value] of reading.metrics) {
       const metricId = cache.get(name)!
-      const series = reading.sensorId < 4_294_967_296 && metricId < 1_048_576 ? reading.sensorId * 1_048_576 + metricId : `${reading.sensorId}/${metricId}`
+      const series = seriesKey(reading.sensorId, metricId)
       let byTime = rowIndex.get(series)
       if (byTime === undefined) rowIndex.set(series, byTime = new Map())
       const existing = byTime.get(reading.micros)
