@@ -1,5 +1,6 @@
 import { Command, ValidationError } from "@effect/cli"
-import { ConfigError, Effect, Layer } from "effect"
+import type { SqlError } from "@effect/sql"
+import { ConfigError, Effect, Layer, Predicate } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
 import { replayDlqCommand } from "./cli/commands/replayDlq.ts"
 import { allInOneCommand, ingestCommand, queryCommand } from "./cli/commands/services.ts"
@@ -9,6 +10,7 @@ import { startCommand } from "./cli/commands/start.ts"
 import { KafkaForTools } from "./cli/Layers.ts"
 import { commandSettings, serviceNames, validateSettings } from "./cli/Settings.ts"
 import { describeConfigError } from "./runtime/config/ConfigReport.ts"
+import { sqlErrorDetail } from "./runtime/database/SqlErrorDetail.ts"
 import { KafkaProducer } from "./runtime/kafka/KafkaProducer.ts"
 import { LoggingLive } from "./runtime/Logging.ts"
 import { PlatformLive, runMain } from "./runtime/Platform.ts"
@@ -47,10 +49,26 @@ const reportConfigError = (error: ConfigError.ConfigError) =>
     Effect.zipRight(Effect.sync(() => void (process.exitCode = configErrorExitCode)))
   )
 
+/**
+ * Logs a database failure that stopped the command, with the database's message and SQLSTATE as
+ * fields, and sets exit code 1. Effect's own report of the failure puts that message at the end
+ * of a multi-line stack trace.
+ */
+const reportDatabaseError = (error: SqlError.SqlError) => {
+  const { detail, sqlState } = sqlErrorDetail(error)
+  return Effect.logError(`Stopped by a database error: ${detail}`).pipe(
+    Effect.annotateLogs({ sqlState }),
+    Effect.zipRight(Effect.sync(() => void (process.exitCode = 1)))
+  )
+}
+
+const isSqlError = (error: unknown): error is SqlError.SqlError => Predicate.isTagged(error, "SqlError")
+
 // @effect/cli prints a usage error itself; logging it again would only repeat it.
 cli(process.argv).pipe(
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
   Effect.catchIf(ConfigError.isConfigError, reportConfigError),
+  Effect.catchIf(isSqlError, reportDatabaseError),
   Effect.provide(Layer.merge(PlatformLive, LoggingLive)),
   // Reached only when the logger's own settings are invalid.
   Effect.catchIf(ConfigError.isConfigError, reportConfigError),

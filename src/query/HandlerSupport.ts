@@ -2,24 +2,24 @@ import { HttpServerResponse } from "@effect/platform"
 import type { SqlError } from "@effect/sql"
 import { Effect, Predicate, type Schema } from "effect"
 import { formatEpochMicros } from "../domain/Timestamp.ts"
+import { sqlErrorDetail } from "../runtime/database/SqlErrorDetail.ts"
 import { CatalogQueries } from "./CatalogQueries.ts"
 import { InvalidQuery, QueryUnavailable, SensorNotFound } from "./QueryErrors.ts"
 import type { QueryTimeout } from "./ReadOnlyTransaction.ts"
 
 /** Logs a database failure and fails with a 503 error that contains no SQL text or connection details. */
 export const unavailable = (error: SqlError.SqlError) => {
-  const cause = error.cause as { message?: unknown; code?: unknown } | undefined
-  const detail = typeof cause?.message === "string" ? `${error.message}: ${cause.message}` : error.message
+  const { detail, sqlState } = sqlErrorDetail(error)
   // 42P01 (undefined_table): the ingest job, which owns the schema, has never run on this database.
   // 57014 (query_canceled): the server's statement_timeout fired.
   // NOTE: only the embedded database ran here, which never raises 57014, so this branch is untested.
-  const message = cause?.code === "42P01"
+  const message = sqlState === "42P01"
     ? "the database has no sensor-logger tables yet; run the ingest job (or all-in-one) once to create them"
-    : cause?.code === "57014"
+    : sqlState === "57014"
     ? "the database cancelled the query at QUERY_STATEMENT_TIMEOUT_MS; narrow the range or use a coarser bucket"
     : `the database could not answer: ${detail}`
   return Effect.logError("Query failed").pipe(
-    Effect.annotateLogs({ error: detail, sqlState: String(cause?.code ?? "") }),
+    Effect.annotateLogs({ error: detail, sqlState }),
     Effect.zipRight(Effect.fail(new QueryUnavailable({ message })))
   )
 }
