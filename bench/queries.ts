@@ -26,10 +26,11 @@ import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Layer, Logger, Schedule } from "effect"
 import { StorageMaintenance } from "../src/ingest/StorageMaintenance.ts"
 import { SensorDataWriter } from "../src/ingest/SensorDataWriter.ts"
 import { Database, embeddedDataDir } from "../src/runtime/database/Database.ts"
+import { sqlErrorDetail } from "../src/runtime/database/SqlErrorDetail.ts"
 import { runHttpLoad } from "./queries/HttpLoad.ts"
 import { loadReadings, type QueryDataShape, readingInterval, startSeconds } from "./queries/LoadReadings.ts"
 
@@ -138,7 +139,12 @@ const prepareData = async (): Promise<QueryDataShape> => {
     // The refresh runs the policy jobs, which `start` creates, as the ingest job does at start.
     const maintenance = yield* StorageMaintenance
     yield* maintenance.start
-    yield* maintenance.runOnce
+    // On a server, TimescaleDB's scheduler can start a policy's refresh at the same time, and the
+    // second refresh of a window fails with 55P03 (lock_not_available). A refresh can be repeated.
+    yield* maintenance.runOnce.pipe(
+      Effect.tapError((error) => Effect.sync(() => log(`Refresh failed (${sqlErrorDetail(error).detail}); retrying in 5 s`))),
+      Effect.retry({ while: (error) => sqlErrorDetail(error).sqlState === "55P03", schedule: Schedule.spaced("5 seconds"), times: 60 })
+    )
   }).pipe(
     Effect.provide(Layer.mergeAll(SensorDataWriter.Default, StorageMaintenance.Default).pipe(Layer.provideMerge(databaseLayer))),
     Effect.scoped,

