@@ -41,8 +41,8 @@ const cli = Command.run(sensorLogger, { name: "sensor-logger", version: "0.1.0" 
 
 /**
  * Logs a configuration error once, naming each variable, its value and what was expected, and
- * sets the exit code. When `LOG_LEVEL` or `LOG_FORMAT` is the invalid setting, the process
- * logger could not be built, and Effect's default logger prints the message.
+ * sets the exit code. When `LOG_LEVEL` or `LOG_FORMAT` is invalid, the process logger uses its
+ * defaults, logfmt at level info.
  */
 const reportConfigError = (error: ConfigError.ConfigError) =>
   Effect.flatMap(describeConfigError(error), (message) => Effect.logError(message)).pipe(
@@ -70,7 +70,5 @@ cli(process.argv).pipe(
   Effect.catchIf(ConfigError.isConfigError, reportConfigError),
   Effect.catchIf(isSqlError, reportDatabaseError),
   Effect.provide(Layer.merge(PlatformLive, LoggingLive)),
-  // Reached only when the logger's own settings are invalid.
-  Effect.catchIf(ConfigError.isConfigError, reportConfigError),
   runMain
 )

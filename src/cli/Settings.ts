@@ -9,7 +9,9 @@ import { Config, Effect } from "effect"
 import { healthConfig } from "../runtime/telemetry/Health.ts"
 import { ingestConfig } from "../ingest/IngestConfig.ts"
 import { stallTimeoutConfig } from "../ingest/IngestHealth.ts"
+import { storageConfig } from "../ingest/StorageConfig.ts"
 import { ingestHttpConfig } from "../ingest/IngestOperationsServer.ts"
+import { queryConfig } from "../query/QueryConfig.ts"
 import { DatabaseConfig, dataDirConfig } from "../runtime/database/Database.ts"
 import { databaseServerConfig } from "../runtime/database/EmbeddedDatabaseServer.ts"
 import { httpServerConfig } from "../runtime/http/HttpServerLayer.ts"
@@ -34,8 +36,8 @@ const common = (serviceName: string): ReadonlyArray<Config.Config<unknown>> => [
   kafkaSecurityConfig
 ]
 
-const ingestSide: ReadonlyArray<Config.Config<unknown>> = [ingestConfig, stallTimeoutConfig, healthConfig, DatabaseConfig]
-const querySide: ReadonlyArray<Config.Config<unknown>> = [httpServerConfig, healthConfig, DatabaseConfig, queryDatabaseUrlConfig]
+const ingestSide: ReadonlyArray<Config.Config<unknown>> = [ingestConfig, storageConfig, stallTimeoutConfig, healthConfig, DatabaseConfig]
+const querySide: ReadonlyArray<Config.Config<unknown>> = [httpServerConfig, queryConfig, healthConfig, DatabaseConfig, queryDatabaseUrlConfig]
 
 /** The settings of each command. */
 export const commandSettings = {

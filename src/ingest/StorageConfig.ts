@@ -1,4 +1,5 @@
 import { Config, ConfigError, Either, Option } from "effect"
+import { integerSetting } from "../runtime/config/ConfigValues.ts"
 
 /** Settings of the storage policies that the ingest job applies at every start. */
 export interface StorageConfig {
@@ -43,8 +44,5 @@ const ageConfig = (name: string, fallback: string) =>
 export const storageConfig: Config.Config<StorageConfig> = Config.all({
   compressAfter: ageConfig("STORAGE_COMPRESS_AFTER", "7 days"),
   retention: ageConfig("STORAGE_RETENTION", "off"),
-  refreshIntervalMillis: Config.integer("READ_MODEL_REFRESH_INTERVAL_MS").pipe(
-    Config.validate({ message: "expected an integer of at least 0 (milliseconds)", validation: (value) => value >= 0 }),
-    Config.withDefault(60_000)
-  )
+  refreshIntervalMillis: integerSetting("READ_MODEL_REFRESH_INTERVAL_MS", { min: 0, unit: "milliseconds" }).pipe(Config.withDefault(60_000))
 })

@@ -1,4 +1,5 @@
 import { Config } from "effect"
+import { integerSetting } from "../runtime/config/ConfigValues.ts"
 
 /** Settings of the query service; docs/configuration.md lists them. */
 export interface QueryConfig {
@@ -8,8 +9,5 @@ export interface QueryConfig {
 
 /** Reads `QUERY_STATEMENT_TIMEOUT_MS` (default 10,000). */
 export const queryConfig: Config.Config<QueryConfig> = Config.all({
-  statementTimeoutMillis: Config.integer("QUERY_STATEMENT_TIMEOUT_MS").pipe(
-    Config.validate({ message: "expected a positive integer (milliseconds)", validation: (value) => value > 0 }),
-    Config.withDefault(10_000)
-  )
+  statementTimeoutMillis: integerSetting("QUERY_STATEMENT_TIMEOUT_MS", { min: 1, unit: "milliseconds" }).pipe(Config.withDefault(10_000))
 })

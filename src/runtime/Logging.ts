@@ -81,7 +81,9 @@ const withTraceIds = <M>(options: Logger.Logger.Options<M>): Logger.Logger.Optio
  */
 export const LoggingLive = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const { format, level } = yield* loggingConfig
+    // Invalid settings fall back to the defaults here, because each command checks all its
+    // settings, these two included, and reports every invalid one in one message.
+    const { format, level } = yield* Effect.orElseSucceed(loggingConfig, () => ({ format: "logfmt" as const, level: "info" as const }))
     const redact = makeRedactor(yield* configuredSecrets)
     const base = format === "json"
       ? Logger.withConsoleLog(Logger.jsonLogger)

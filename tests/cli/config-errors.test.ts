@@ -55,6 +55,24 @@ describe("configuration errors of the CLI", () => {
       args: ["ingest"],
       env: { KAFKA_BROKERS: "127.0.0.1:9", INGEST_HTTP_PORT: "70000" },
       message: `INGEST_HTTP_PORT=\\"70000\\" is invalid: expected an integer from 0 to 65535`
+    },
+    {
+      name: "STORAGE_COMPRESS_AFTER",
+      args: ["all-in-one"],
+      env: { KAFKA_BROKERS: "127.0.0.1:9", STORAGE_COMPRESS_AFTER: "bogus" },
+      message: `STORAGE_COMPRESS_AFTER=\\"bogus\\" is invalid: \\"bogus\\" is not an age`
+    },
+    {
+      name: "READ_MODEL_REFRESH_INTERVAL_MS",
+      args: ["ingest"],
+      env: { KAFKA_BROKERS: "127.0.0.1:9", READ_MODEL_REFRESH_INTERVAL_MS: "soon" },
+      message: `READ_MODEL_REFRESH_INTERVAL_MS=\\"soon\\" is invalid: expected an integer of at least 0 (milliseconds)`
+    },
+    {
+      name: "QUERY_STATEMENT_TIMEOUT_MS",
+      args: ["query"],
+      env: { QUERY_STATEMENT_TIMEOUT_MS: "abc" },
+      message: `QUERY_STATEMENT_TIMEOUT_MS=\\"abc\\" is invalid: expected a positive integer (milliseconds)`
     }
   ]
 
@@ -73,6 +91,15 @@ describe("configuration errors of the CLI", () => {
     const { code, output } = await runCli(["query"], { LOG_LEVEL: "loud" })
     expect(code).toBe(78)
     expect(occurrences(output, `LOG_LEVEL=\\"loud\\" is invalid: expected one of all, trace, debug`)).toBe(1)
+  }, 90_000)
+
+  it("names every invalid setting at once", async () => {
+    const { code, output } = await runCli(["query"], { LOG_LEVEL: "loud", HTTP_PORT: "abc", QUERY_STATEMENT_TIMEOUT_MS: "0" })
+    expect(code).toBe(78)
+    expect(occurrences(output, "Invalid configuration")).toBe(1)
+    expect(output).toContain(`LOG_LEVEL=\\"loud\\" is invalid`)
+    expect(output).toContain(`HTTP_PORT=\\"abc\\" is invalid`)
+    expect(output).toContain(`QUERY_STATEMENT_TIMEOUT_MS=\\"0\\" is invalid`)
   }, 90_000)
 
   it("names the database URL without its password", async () => {
