@@ -1,7 +1,7 @@
-import { Either, ParseResult, Schema } from "effect"
+import { Either } from "effect"
 import { InvalidMessage, type InvalidReading } from "./errors.ts"
 import { decodeReading, type Reading } from "./Reading.ts"
-import { Sensor } from "./Sensor.ts"
+import { decodeSensor, type Sensor } from "./Sensor.ts"
 import { defaultTimestampRange, type TimestampRange } from "./Timestamp.ts"
 
 /** The topic of readings, in the original format: a JSON array of readings, or one reading object. */
@@ -60,16 +60,10 @@ export const decodeReadingMessage = (
     return Either.right({ readings, rejected })
   })
 
-const decodeSensor = Schema.decodeUnknownEither(Sensor, { errors: "all", onExcessProperty: "ignore" })
-
-/** Decodes a record of `logger.sensor.instance` into a sensor, or fails with the field that was wrong. */
+/** Decodes a record of `logger.sensor.instance` into a sensor, or fails with one line per wrong field. */
 export const decodeSensorMessage = (
   value: Uint8Array | null,
   topic: string = sensorsTopic
 ): Either.Either<Sensor, InvalidMessage> =>
   Either.flatMap(parseJson(topic, value), (json) =>
-    Either.mapLeft(
-      decodeSensor(json),
-      (error) => new InvalidMessage({ topic, reason: ParseResult.TreeFormatter.formatErrorSync(error) })
-    )
-  )
+    Either.mapLeft(decodeSensor(json), (reason) => new InvalidMessage({ topic, reason })))

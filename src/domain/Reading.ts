@@ -1,7 +1,8 @@
 import { Either, Schema } from "effect"
+import { describeValue as describe } from "./DescribeValue.ts"
 import { InvalidReading } from "./errors.ts"
 import { MetricName } from "./MetricName.ts"
-import { isSensorId, SensorId } from "./SensorId.ts"
+import { describeSensorIdProblem, isSensorId, SensorId } from "./SensorId.ts"
 import { defaultTimestampRange, EpochMicros, type TimestampRange, toEpochMicros } from "./Timestamp.ts"
 
 /**
@@ -17,6 +18,14 @@ export type Reading = typeof Reading.Type
 
 /** Most metrics one reading may carry; a reading with more is rejected rather than flooding the metric registry. */
 export const maxMetricsPerReading = 1000
+
+/**
+ * Maximum magnitude of a metric value. PostgreSQL's float8 `sum(value)` fails with "value out of
+ * range: overflow" (SQLSTATE 22003) once a sum passes the largest double, about 1.797e308. Stored
+ * values whose sum overflows make every average and read-model refresh over them fail. The sum of
+ * up to 1.7e18 values of at most 1e290 stays below that maximum.
+ */
+export const maxMetricMagnitude = 1e290
 
 const metricNameIs = Schema.is(MetricName)
 
@@ -34,17 +43,9 @@ const isMetricName = (key: string): key is MetricName => {
   return true
 }
 
-const describe = (value: unknown): string => {
-  if (value === undefined) return "undefined"
-  // JSON.stringify writes Infinity and NaN (1e999 parses to Infinity) as null.
-  if (typeof value === "number" && !Number.isFinite(value)) return String(value)
-  const text = JSON.stringify(value)
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text
-}
-
 /**
  * Decodes one element of a `logger.sensor.ts` message. Every field other than `ts` and
- * `sensor_id` must be a finite number or `null`. Anything else makes the whole reading invalid,
+ * `sensor_id` must be a number of magnitude at most `maxMetricMagnitude`, or `null`. Anything else makes the whole reading invalid,
  * and the error names the field and its value.
  */
 export const decodeReading = (
@@ -52,7 +53,7 @@ export const decodeReading = (
   range: TimestampRange = defaultTimestampRange
 ): Either.Either<Reading, InvalidReading> => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    return Either.left(new InvalidReading({ field: "", value: describe(input), reason: "expected a JSON object" }))
+    return Either.left(new InvalidReading({ value: describe(input), reason: "expected a JSON object" }))
   }
   const record = input as Record<string, unknown>
   const time = toEpochMicros(record.ts, range)
@@ -65,7 +66,7 @@ export const decodeReading = (
       new InvalidReading({
         field: "sensor_id",
         value: describe(sensorId),
-        reason: "expected a non-negative integer"
+        reason: describeSensorIdProblem(sensorId)
       })
     )
   }
@@ -79,7 +80,6 @@ export const decodeReading = (
     if (metricCount > maxMetricsPerReading) {
       return Either.left(
         new InvalidReading({
-          field: "",
           value: `${Object.keys(record).length - 2} fields`,
           reason: `a reading may carry at most ${maxMetricsPerReading} metrics`
         })
@@ -92,13 +92,22 @@ export const decodeReading = (
         new InvalidReading({
           field: key,
           value: describe(value),
-          reason: "invalid metric name: use letters, digits, '_', '.' or '-', starting with a letter or '_', at most 63 characters"
+          reason: "invalid metric name: expected 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or '_'"
         })
       )
     }
     if (typeof value !== "number" || !Number.isFinite(value)) {
       return Either.left(
         new InvalidReading({ field: key, value: describe(value), reason: "expected a finite number or null" })
+      )
+    }
+    if (Math.abs(value) > maxMetricMagnitude) {
+      return Either.left(
+        new InvalidReading({
+          field: key,
+          value: describe(value),
+          reason: `expected a magnitude of at most ${maxMetricMagnitude}, so that sums of the values stay finite`
+        })
       )
     }
     if (key === "__proto__") Object.defineProperty(metrics, key, { value, enumerable: true, writable: true, configurable: true })

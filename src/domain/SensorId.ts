@@ -17,3 +17,13 @@ export type SensorId = typeof SensorId.Type
  */
 export const isSensorId = (value: unknown): value is SensorId =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+
+/**
+ * Describes what a sensor id must be, for a `value` that `isSensorId` rejected. An integer above
+ * `Number.MAX_SAFE_INTEGER` gets the maximum named, because it is a non-negative integer but JSON
+ * parsing has already rounded it to the nearest double.
+ */
+export const describeSensorIdProblem = (value: unknown): string =>
+  typeof value === "number" && Number.isInteger(value) && value > Number.MAX_SAFE_INTEGER
+    ? `expected a non-negative integer of at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER)`
+    : "expected a non-negative integer"

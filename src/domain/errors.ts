@@ -1,15 +1,18 @@
 import { Schema } from "effect"
 
-/** A reading that cannot be stored; `field` and `value` name what was wrong (`field` is "" for the reading itself). */
+/**
+ * A reading that cannot be stored, with the `field` and `value` that were wrong. `field` is absent
+ * when the reading as a whole was wrong, and is "" for a metric with an empty name.
+ */
 export class InvalidReading extends Schema.TaggedError<InvalidReading>()("InvalidReading", {
-  field: Schema.String,
+  field: Schema.optional(Schema.String),
   value: Schema.String,
   reason: Schema.String
 }) {
   override get message(): string {
-    return this.field === ""
+    return this.field === undefined
       ? `invalid reading ${this.value}: ${this.reason}`
-      : `invalid reading: field "${this.field}" = ${this.value}: ${this.reason}`
+      : `invalid reading: field ${JSON.stringify(this.field)} = ${this.value}: ${this.reason}`
   }
 }
 

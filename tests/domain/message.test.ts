@@ -1,7 +1,8 @@
-import { Either } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeReadingMessage, decodeSensorMessage } from "../../src/domain/Message.ts"
-import { maxMetricsPerReading } from "../../src/domain/Reading.ts"
+import { Sensor } from "../../src/domain/Sensor.ts"
+import { maxMetricMagnitude, maxMetricsPerReading } from "../../src/domain/Reading.ts"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -83,6 +84,63 @@ describe("decodeReadingMessage", () => {
     expect(result.rejected[0]?.error.value).toBe("Infinity")
   })
 
+  it.each([1e290, -1e290, 0, 5e-324])("accepts the value %s, within the magnitude bound", (value) => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 600, "temperature": ${value}}`)))
+    expect(result.rejected).toEqual([])
+    expect(result.readings[0]?.metrics).toEqual({ temperature: value })
+  })
+
+  it.each([
+    ["1.1e290", "1.1e+290"],
+    ["-1e300", "-1e+300"],
+    ["1e308", "1e+308"],
+    ["1.7976931348623157e308", "1.7976931348623157e+308"]
+  ])("rejects %s, above the magnitude bound", (text, shown) => {
+    const result = Either.getOrThrow(
+      decodeReadingMessage(bytes(`[{"ts": 1646409307, "sensor_id": 600, "temperature": ${text}}, {"ts": 1646409307, "sensor_id": 600, "cpu": 1}]`))
+    )
+    expect(result.readings).toEqual([{ time: 1646409307000000, sensorId: 600, metrics: { cpu: 1 } }])
+    expect(result.rejected).toHaveLength(1)
+    expect(result.rejected[0]?.index).toBe(0)
+    expect(result.rejected[0]?.error.message).toBe(
+      `invalid reading: field "temperature" = ${shown}: expected a magnitude of at most 1e+290, so that sums of the values stay finite`
+    )
+  })
+
+  it("keeps the magnitude bound low enough for 1.7e18 values to sum", () => {
+    expect(maxMetricMagnitude).toBe(1e290)
+    expect(Number.isFinite(maxMetricMagnitude * 1.7e18)).toBe(true)
+  })
+
+  it("names an empty metric name as the field", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 500, "": 5}`)))
+    expect(result.readings).toHaveLength(0)
+    expect(result.rejected[0]?.error.field).toBe("")
+    expect(result.rejected[0]?.error.message).toBe(
+      `invalid reading: field "" = 5: invalid metric name: expected 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or '_'`
+    )
+  })
+
+  it("names no field when the element is not an object", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`[5]`)))
+    expect(result.rejected[0]?.error.field).toBeUndefined()
+    expect(result.rejected[0]?.error.message).toBe("invalid reading 5: expected a JSON object")
+  })
+
+  it("names the maximum for a sensor_id above the safe integers", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 18446744073709551616, "cpu": 1}`)))
+    expect(result.readings).toHaveLength(0)
+    expect(result.rejected[0]?.error.field).toBe("sensor_id")
+    expect(result.rejected[0]?.error.reason).toBe(
+      "expected a non-negative integer of at most 9007199254740991 (Number.MAX_SAFE_INTEGER)"
+    )
+  })
+
+  it("accepts sensor_id 9007199254740991, the largest safe integer", () => {
+    const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 9007199254740991, "cpu": 1}`)))
+    expect(result.readings[0]?.sensorId).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
   it("stores a field named __proto__ as a metric", () => {
     const result = Either.getOrThrow(decodeReadingMessage(bytes(`{"ts": 1646409307, "sensor_id": 1, "__proto__": 5, "cpu": 6}`)))
     expect(Object.entries(result.readings[0]!.metrics)).toEqual([["__proto__", 5], ["cpu", 6]])
@@ -131,16 +189,34 @@ describe("decodeSensorMessage", () => {
   })
 
   it.each([
-    [`{"id": 7, "type": 5}`, "type", "Expected string, actual 5"],
-    [`{"id": 7, "location": ["hall"]}`, "location", "Expected string"],
-    [`{"id": "7"}`, "id", "Expected"],
-    [`{"id": 7, "type": "a\\u0000b"}`, "type", "U+0000"]
-  ])("rejects %s and names the field", (text, field, reason) => {
+    [`{"id": 500, "type": 5}`, `field "type" = 5: expected a string of at most 50 characters`],
+    [`{"id": 7, "location": ["hall"]}`, `field "location" = ["hall"]: expected a string of at most 50 characters`],
+    [`{"id": 7, "type": null}`, `field "type" = null: expected a string of at most 50 characters`],
+    [JSON.stringify({ id: 7, type: "t".repeat(62) }), `field "type" = "${"t".repeat(62)}": expected at most 50 characters, got 62`],
+    [`{"id": 7, "location": "a\\u0000b"}`, `field "location" = "a\\u0000b": contains the character U+0000, which PostgreSQL text cannot store`],
+    [`[{"id": 600}]`, `expected one JSON object with "id", "type" and "location", got [{"id":600}]`],
+    [`{"type": "thermo"}`, `field "id" is missing: expected a non-negative integer`],
+    [`{"id": "7"}`, `field "id" = "7": expected a non-negative integer`],
+    [`{"id": -1}`, `field "id" = -1: expected a non-negative integer`],
+    [`{"id": 18446744073709551616}`, `field "id" = 18446744073709552000: expected a non-negative integer of at most 9007199254740991 (Number.MAX_SAFE_INTEGER)`],
+    [`{"id": 7.5, "type": 5}`, `field "id" = 7.5: expected a non-negative integer; field "type" = 5: expected a string of at most 50 characters`]
+  ])("rejects %s with a one-line reason", (text, reason) => {
     const result = decodeSensorMessage(bytes(text))
     expect(Either.isLeft(result)).toBe(true)
     if (Either.isLeft(result)) {
-      expect(result.left.reason).toContain(`["${field}"]`)
-      expect(result.left.reason).toContain(reason)
+      expect(result.left.reason).toBe(reason)
+      expect(result.left.message).toBe(`invalid message on logger.sensor.instance: ${reason}`)
     }
+  })
+})
+
+describe("Sensor schema", () => {
+  it.each([
+    [{ id: 7, type: "a".repeat(51) }, "expected at most 50 characters, got 51"],
+    [{ id: 7, location: "a\u0000b" }, "contains the character U+0000, which PostgreSQL text cannot store"]
+  ])("rejects the labels decodeSensorMessage rejects: %j", (input, reason) => {
+    const result = Schema.decodeUnknownEither(Sensor)(input)
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) expect(ParseResult.TreeFormatter.formatErrorSync(result.left)).toContain(reason)
   })
 })
