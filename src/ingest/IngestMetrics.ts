@@ -1,10 +1,11 @@
 /**
  * Prometheus metrics of the ingest job, recorded per batch (never per reading) by `IngestJob`.
  * Counters are labelled by topic, and dead letters also by the tag of the error that rejected them.
+ * The storage maintenance metrics are recorded per maintenance run by `StorageMaintenance`.
  *
  * @module
  */
-import { Effect, Metric, MetricBoundaries } from "effect"
+import { Clock, Effect, Metric, MetricBoundaries } from "effect"
 import type { DeadLetter } from "./DeadLetter.ts"
 
 const recordsConsumed = Metric.counter("sensor_logger_ingest_records_consumed_total", {
@@ -34,6 +35,14 @@ const batches = Metric.counter("sensor_logger_ingest_batches_total", {
 const retries = Metric.counter("sensor_logger_ingest_retries_total", {
   description: "Failed attempts of a batch step that were retried, by step.",
   incremental: true
+})
+
+const maintenanceFailures = Metric.counter("sensor_logger_ingest_maintenance_failures_total", {
+  description: "Storage maintenance runs of this process (read-model refresh, compression, retention, analyze) that failed.",
+  incremental: true
+})
+const maintenanceLastSuccess = Metric.gauge("sensor_logger_ingest_maintenance_last_success_timestamp_seconds", {
+  description: "Unix time, in seconds, at which the last storage maintenance run of this process succeeded."
 })
 
 /** Records per batch: 1 to 50,000 in roughly doubling steps. */
@@ -88,3 +97,18 @@ export const recordBatchReassigned = (topic: string) =>
 /** Counts one retried failure of `step` (write, dead-letter send, commit). */
 export const recordRetry = (topic: string, step: string) =>
   Metric.increment(Metric.tagged(Metric.tagged(retries, "topic", topic), "step", step))
+
+/**
+ * Exports the maintenance failure counter at 0 before the first run, so that `rate()` and
+ * `increase()` see the first failure.
+ */
+export const registerMaintenanceMetrics = Metric.incrementBy(maintenanceFailures, 0)
+
+/** Counts a failed storage maintenance run. */
+export const recordMaintenanceFailed = Metric.increment(maintenanceFailures)
+
+/** Sets the time of the last successful storage maintenance run to now. */
+export const recordMaintenanceSucceeded = Effect.flatMap(
+  Clock.currentTimeMillis,
+  (millis) => Metric.set(maintenanceLastSuccess, millis / 1000)
+)

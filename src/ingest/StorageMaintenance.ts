@@ -2,6 +2,7 @@ import { SqlClient, type SqlError } from "@effect/sql"
 import { Duration, Effect, Option, Schedule } from "effect"
 import { DatabaseInfo } from "../runtime/database/Database.ts"
 import { type ContinuousAggregateState, continuousAggregates, readContinuousAggregateStates } from "../runtime/database/ReadModels.ts"
+import { recordMaintenanceFailed, recordMaintenanceSucceeded, registerMaintenanceMetrics } from "./IngestMetrics.ts"
 import { refreshInSlices } from "./SlicedRefresh.ts"
 import { storageConfig, type StorageConfig } from "./StorageConfig.ts"
 
@@ -120,6 +121,9 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
      * `refresh_continuous_aggregate` over the policy's window instead, one day of invalidated
      * readings per statement (`refreshInSlices`). `run_job` of the compression and retention
      * policies works there.
+     *
+     * Each run is recorded in `sensor_logger_ingest_maintenance_failures_total` or
+     * `sensor_logger_ingest_maintenance_last_success_timestamp_seconds`.
      */
     const runOnce: Effect.Effect<void, SqlError.SqlError> = Effect.gen(function*() {
       const jobs = yield* policyJobs
@@ -155,7 +159,10 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
         yield* sql`call run_job(${job.job_id}::int4)`
       }
       yield* analyzeTables
-    }).pipe(Effect.withSpan("StorageMaintenance.runOnce"))
+    }).pipe(
+      Effect.withSpan("StorageMaintenance.runOnce"),
+      Effect.tapBoth({ onFailure: () => recordMaintenanceFailed, onSuccess: () => recordMaintenanceSucceeded })
+    )
 
     /** Applies the policies and, on the embedded database, starts the in-process runner in the scope. */
     const start = Effect.gen(function*() {
@@ -163,6 +170,7 @@ export class StorageMaintenance extends Effect.Service<StorageMaintenance>()("se
       yield* applyPolicies(config)
       if (info.mode !== "embedded" || config.refreshIntervalMillis === 0) return
       const interval = Duration.millis(config.refreshIntervalMillis)
+      yield* registerMaintenanceMetrics
       yield* runOnce.pipe(
         Effect.catchAll((error) =>
           Effect.logWarning("Storage maintenance failed; retrying at the next interval").pipe(

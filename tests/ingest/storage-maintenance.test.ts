@@ -2,7 +2,9 @@ import { SqlClient } from "@effect/sql"
 import { ConfigProvider, Effect, Either, Option } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { storageConfig } from "../../src/ingest/StorageConfig.ts"
-import { type DeviceReading, type QueryPipeline, startQueryPipeline, storedValues } from "../support/QueryFixture.ts"
+import { StorageMaintenance } from "../../src/ingest/StorageMaintenance.ts"
+import { parseMetrics, sampleValue } from "../support/Prometheus.ts"
+import { type DeviceReading, fetchText, type QueryPipeline, startQueryPipeline, storedValues } from "../support/QueryFixture.ts"
 import { pollUntil } from "../support/TestPipeline.ts"
 
 const readStorageConfig = (settings: Record<string, string>) =>
@@ -34,6 +36,9 @@ describe("storage config", () => {
     expect(Either.isLeft(config) ? String(config.left) : "").toContain(`"30" is not an age`)
   })
 })
+
+const failuresMetric = "sensor_logger_ingest_maintenance_failures_total"
+const lastSuccessMetric = "sensor_logger_ingest_maintenance_last_success_timestamp_seconds"
 
 const day0 = Date.UTC(2022, 2, 4) / 1000
 const readings: Array<DeviceReading> = Array.from({ length: 120 }, (_, minute) => ({ ts: day0 + minute * 60, sensor_id: 1, temperature: minute }))
@@ -93,6 +98,13 @@ describe("storage maintenance on the embedded database", () => {
     expect(chunks.filter((row) => row.reltuples < 0)).toEqual([])
   })
 
+  it("exports the failure counter from the start", async () => {
+    const { text } = await fetchText(pipeline, "/metrics")
+    const family = parseMetrics(text).family(failuresMetric)
+    expect(family.type).toBe("COUNTER")
+    expect(sampleValue(text, failuresMetric)).toBe(0)
+  })
+
   it("compresses chunks older than the configured age", async () => {
     const chunks = await pipeline.run(
       pollUntil(
@@ -102,5 +114,57 @@ describe("storage maintenance on the embedded database", () => {
       ).pipe(Effect.timeout("60 seconds"))
     )
     expect(chunks.length).toBeGreaterThan(0)
+  })
+})
+
+describe("storage maintenance metrics", () => {
+  let pipeline: QueryPipeline
+
+  beforeAll(async () => {
+    pipeline = await startQueryPipeline("maintenance-metrics", { STORAGE_COMPRESS_AFTER: "off" })
+    await pipeline.write(readings.slice(0, 10), 10)
+  }, 180_000)
+
+  afterAll(() => pipeline?.dispose())
+
+  const metricsText = async () => (await fetchText(pipeline, "/metrics")).text
+  const runMaintenance = () => pipeline.run(Effect.either(Effect.flatMap(StorageMaintenance, (maintenance) => maintenance.runOnce)))
+
+  /** Stores two values whose float8 sum overflows, past the ingest job's check, as a database written before it had one. */
+  const storeOverflowingValues = () =>
+    pipeline.run(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql`
+        insert into sensor_data (time, sensor_id, metric_id, value)
+        select to_timestamp(${day0 + 3 * 3600} + n), 1, (select id from metrics where name = 'temperature'), v
+        from (values (0, 1e308::float8), (1, 1.7976931348623157e308::float8)) as t(n, v)`))
+  const deleteOverflowingValues = () =>
+    pipeline.run(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`delete from sensor_data where value > 1e290`))
+
+  it("sets the last success time after a successful run", async () => {
+    const startedSeconds = Date.now() / 1000
+    const result = await runMaintenance()
+    expect(Either.isRight(result)).toBe(true)
+    const text = await metricsText()
+    expect(sampleValue(text, lastSuccessMetric)).toBeGreaterThanOrEqual(startedSeconds)
+    expect(sampleValue(text, lastSuccessMetric)).toBeLessThanOrEqual(Date.now() / 1000)
+    expect(sampleValue(text, failuresMetric)).toBe(0)
+  })
+
+  it("counts a run whose refresh fails", async () => {
+    const before = await metricsText()
+    await storeOverflowingValues()
+    const failed = await runMaintenance()
+    expect(Either.isLeft(failed)).toBe(true)
+    if (Either.isLeft(failed)) expect(String((failed.left.cause as { message?: unknown }).message)).toContain("value out of range: overflow")
+    const afterFailure = await metricsText()
+    expect(sampleValue(afterFailure, failuresMetric)).toBe(sampleValue(before, failuresMetric) + 1)
+    expect(sampleValue(afterFailure, lastSuccessMetric)).toBe(sampleValue(before, lastSuccessMetric))
+
+    await deleteOverflowingValues()
+    const recovered = await runMaintenance()
+    expect(Either.isRight(recovered)).toBe(true)
+    const afterRecovery = await metricsText()
+    expect(sampleValue(afterRecovery, failuresMetric)).toBe(sampleValue(afterFailure, failuresMetric))
+    expect(sampleValue(afterRecovery, lastSuccessMetric)).toBeGreaterThan(sampleValue(afterFailure, lastSuccessMetric))
   })
 })
