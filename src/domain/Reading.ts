@@ -45,8 +45,8 @@ const isMetricName = (key: string): key is MetricName => {
 
 /**
  * Decodes one element of a `logger.sensor.ts` message. Every field other than `ts` and
- * `sensor_id` must be a number of magnitude at most `maxMetricMagnitude`, or `null`. Anything else makes the whole reading invalid,
- * and the error names the field and its value.
+ * `sensor_id` must be a number of magnitude at most `maxMetricMagnitude`, or `null`. Anything
+ * else makes the whole reading invalid, and the error names the field and its value.
  */
 export const decodeReading = (
   input: unknown,
