@@ -142,7 +142,8 @@ export const AggregateSeries = Schema.Struct({
   from: Schema.NullOr(Schema.String),
   to: Schema.NullOr(Schema.String),
   truncated: Schema.Boolean.annotations({
-    description: `True when the range was open and held more than the maximum number of buckets; only the first are returned`
+    description:
+      "True when an open range contained more than the maximum number of buckets. Without from, the last buckets are returned; with from but without to, the first ones"
   }),
   data: Schema.Array(AggregateBucketView)
 })
