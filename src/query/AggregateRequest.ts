@@ -83,7 +83,7 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     }
     yield* requireKnownSensors(params.sensor_id)
     const queries = yield* AggregateQueries
-    const metricIds = yield* (yield* MetricDirectory).idsOf(params.metric)
+    const metricIds = yield* (yield* MetricDirectory).requireIds(params.metric)
 
     let from = params.from
     let to = params.to

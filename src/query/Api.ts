@@ -4,7 +4,7 @@ import { SensorId } from "../domain/SensorId.ts"
 import { aggregateFunctions } from "./AggregateQueries.ts"
 import { BucketParam } from "./Bucket.ts"
 import { FillMode, fillModes } from "./GapFill.ts"
-import { InvalidQuery, QueryUnavailable, SensorNotFound, TooManyPoints } from "./QueryErrors.ts"
+import { InvalidQuery, MetricNotFound, QueryUnavailable, SensorNotFound, TooManyPoints } from "./QueryErrors.ts"
 import {
   choiceParam,
   InstantParam,
@@ -168,6 +168,7 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
   .addError(InvalidQuery)
   .addError(TooManyPoints)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(OpenApi.Summary, "Bucketed series of one aggregate over one or more metrics and sensors")
 
 /** The operations of the original read service, and bucketed aggregates. */
@@ -209,6 +210,7 @@ const latest = HttpApiEndpoint.get("latest", "/v1/latest")
   )
   .addSuccess(LatestPage)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(OpenApi.Summary, "Latest value of each metric of many sensors, from the sensor_latest read model")
 
 /** Sensors with what they measured, and their latest values. */
@@ -244,6 +246,7 @@ const readings = HttpApiEndpoint.get("readings", "/v1/readings")
   .addSuccess(ReadingsPage)
   .addError(InvalidQuery)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(OpenApi.Summary, "Raw readings of a range, one value per row, with keyset pagination")
 
 const exportReadings = HttpApiEndpoint.get("export", "/v1/export")
@@ -257,6 +260,7 @@ const exportReadings = HttpApiEndpoint.get("export", "/v1/export")
   .addSuccess(HttpApiSchema.Text({ contentType: "application/x-ndjson" }))
   .addError(InvalidQuery)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(
     OpenApi.Description,
     "Streams the readings of a range as NDJSON (one {ts, sensor_id, metric, value} a line) or CSV " +

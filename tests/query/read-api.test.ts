@@ -276,6 +276,50 @@ describe("errors", () => {
     expect(JSON.parse(several.text).sensor_ids).toEqual([98, 99])
   })
 
+  it("answers 404 for unknown metrics", async () => {
+    for (const path of ["/v1/readings?metric=temprature", "/v1/aggregates?metric=temprature", "/v1/latest?metric=temprature", "/v1/export?metric=temprature"]) {
+      const response = await fetchText(pipeline, path)
+      expect(response.status).toBe(404)
+      const body = JSON.parse(response.text)
+      expect(body._tag).toBe("MetricNotFound")
+      expect(body.metrics).toEqual(["temprature"])
+      expect(body.message).toContain(`no metric named "temprature"`)
+      expect(body.message).toContain("GET /v1/sensor-summaries lists the metrics of each sensor")
+    }
+    const several = await fetchText(pipeline, "/v1/aggregates?metric=cpu,nosuch,temprature,nosuch")
+    expect(several.status).toBe(404)
+    expect(JSON.parse(several.text).metrics).toEqual(["nosuch", "temprature"])
+    const typed = await pipeline.run(Effect.either(pipeline.client.readings.readings({ urlParams: { metric: ["nosuch"], order: "asc", limit: 10 } as never })))
+    expect(typed._tag === "Left" ? typed.left._tag : "").toBe("MetricNotFound")
+  })
+
+  it("lists MetricNotFound in OpenAPI", async () => {
+    const spec = JSON.parse((await fetchText(pipeline, "/openapi.json")).text)
+    for (const path of ["/v1/readings", "/v1/export", "/v1/latest", "/v1/aggregates"]) {
+      const notFound = JSON.stringify(spec.paths[path].get.responses["404"])
+      expect(notFound).toContain("#/components/schemas/MetricNotFound")
+    }
+    expect(spec.components.schemas.MetricNotFound.required).toContain("metrics")
+  })
+
+  it("answers 200 for a metric without readings there", async () => {
+    // Sensor 3 has only temperature readings, and no sensor has readings before 2022-03-04.
+    for (const path of ["/v1/readings?metric=cpu&sensor_id=3", "/v1/latest?metric=cpu&sensor_id=3", "/v1/aggregates?metric=cpu&sensor_id=3", "/v1/readings?metric=cpu&to=2022-03-01T00:00:00Z"]) {
+      const response = await fetchText(pipeline, path)
+      expect(response.status).toBe(200)
+      expect(JSON.parse(response.text).data).toEqual([])
+    }
+  })
+
+  it("finds a metric registered since the cache filled", async () => {
+    const before = await fetchText(pipeline, "/v1/readings?metric=pressure")
+    expect(before.status).toBe(404)
+    await pipeline.write([{ ts: day0, sensor_id: 6, pressure: 1013 }], values.length + 2)
+    const after = await fetchText(pipeline, "/v1/readings?metric=pressure")
+    expect(after.status).toBe(200)
+    expect(JSON.parse(after.text).data).toEqual([{ ts: "2022-03-04T00:00:00.000Z", sensor_id: 6, metric: "pressure", value: 1013 }])
+  })
+
   it("writes numbers as JSON numbers", async () => {
     const response = await fetchText(pipeline, "/v1/aggregates?metric=cpu&fn=count&bucket=1d&sensor_id=1,2&from=2022-03-04T00:00:00Z&to=2022-03-05T00:00:00Z")
     expect(response.text).toContain(`"values":{"cpu":${1440 * 2}}`)
