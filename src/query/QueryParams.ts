@@ -28,6 +28,42 @@ export const pageSize = (max: number) =>
 
 const relativeUnitMicros: Record<string, number> = { s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 }
 
+const acceptedInstants =
+  "expected Unix seconds (1646409307), an ISO-8601 instant with a zone (2022-03-04T15:55:07Z), now, or now-<duration> (now-1h)"
+
+const monthNames = [
+  "January", "February", "March", "April", "May", "June",
+  "July", "August", "September", "October", "November", "December"
+]
+
+/**
+ * Explains why `text` is not an instant, naming the part that is wrong where it can, for the
+ * message of `InstantParam`. `isoReason` is the reason `parseIsoInstant` returned.
+ */
+const invalidInstantReason = (text: string, isoReason: string): string => {
+  if (text.startsWith("now")) {
+    return "a relative instant is now, or now- followed by a whole number of up to 9 digits and a unit s, m, h, d or w, such as now-15m or now-7d"
+  }
+  const fields = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(.*)$/.exec(text)
+  if (fields === null) return acceptedInstants
+  const [, year = "", month = "", day = "", hour = "", minute = "", second = "", fraction = "", zone = ""] = fields
+  const monthNumber = Number(month)
+  if (monthNumber < 1 || monthNumber > 12) return `month ${month} does not exist; months run from 01 to 12`
+  const daysInMonth = new Date(Date.UTC(Number(year), monthNumber, 0)).getUTCDate()
+  if (Number(day) < 1 || Number(day) > daysInMonth) {
+    return `the date ${year}-${month}-${day} does not exist, because ${monthNames[monthNumber - 1]} ${year} has ${daysInMonth} days`
+  }
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
+    return `the time of day ${hour}:${minute}:${second} does not exist; expected 00:00:00 to 23:59:59`
+  }
+  if (fraction.length > 9) return `its fraction of a second has ${fraction.length} digits; at most 9 are accepted`
+  if (zone === "") return "it has no zone; add Z for UTC or an offset such as +01:00 (%2B01:00 in a URL)"
+  // A `+` in a query string decodes to a space, so `+01:00` sent unencoded arrives as ` 01:00`.
+  if (/^ \d{2}(:?\d{2})?$/.test(zone)) return `its offset "${zone}" lost its + sign; write the + as %2B in a URL, such as %2B01:00`
+  if (/^(Z|z|[+-]\d{2}(:?\d{2})?)$/.test(zone)) return isoReason
+  return `the zone "${zone}" is not Z or an offset such as +01:00`
+}
+
 /**
  * An instant in a query: a Unix timestamp, ISO-8601 with a zone, `now`, or `now-` and a duration
  * (`now-15m`, `now-1h`, `now-7d`). A number's unit follows the ingest rule (seconds below 1e11,
@@ -61,13 +97,7 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)
       ? ParseResult.succeed(parsed.right)
-      : ParseResult.fail(
-        new ParseResult.Type(
-          ast,
-          text,
-          `${JSON.stringify(text)} is not Unix seconds, now, now-<duration> (now-1h) or ${parsed.left.replace(/^expected /, "")}`
-        )
-      )
+      : ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not an instant: ${invalidInstantReason(text, parsed.left)}`))
   },
   encode: (micros) => ParseResult.succeed(formatEpochMicros(micros))
 }).annotations({

@@ -238,7 +238,8 @@ describe("errors", () => {
   const cases: Array<[path: string, parameter: string, value: string, expected: string]> = [
     ["/v1/readings?limit=0", "limit", "0", "expected an integer from 1 to 10000"],
     ["/v1/readings?order=sideways", "order", "sideways", "expected one of asc, desc"],
-    ["/v1/readings?from=yesterday", "from", "yesterday", "is not Unix seconds"],
+    ["/v1/readings?from=yesterday", "from", "yesterday", "is not an instant: expected Unix seconds"],
+    ["/v1/readings?from=2022-13-45T00:00:00Z", "from", "2022-13-45T00:00:00Z", "is not an instant: month 13 does not exist"],
     ["/v1/aggregates?metric=cpu&fn=median", "fn", "median", "expected one of avg, min, max, sum, count, first, last"],
     ["/v1/aggregates?metric=cpu&bucket=fortnight", "bucket", "fortnight", "expected a width from 1s to 366d"],
     ["/v1/aggregates?metric=cpu&bucket=day&time_zone=Mars/Olympus", "time_zone", "Mars/Olympus", "expected an IANA name"],
