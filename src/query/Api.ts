@@ -11,7 +11,7 @@ import {
   limitParam,
   maxDataPointsParam,
   MetricNamesParam,
-  Page,
+  pageParam,
   pageSize,
   SensorIdPathParam,
   SensorIdsParam
@@ -21,6 +21,9 @@ import { TimeZoneParam } from "./TimeZone.ts"
 /** Largest `page_size` of the list endpoints. */
 export const maxPageSize = 1000
 
+/** Largest `page`, so that the offset of any page, `(page - 1) * page_size`, is a safe integer. */
+export const maxPage = Math.floor(Number.MAX_SAFE_INTEGER / maxPageSize)
+
 /** Largest number of buckets one aggregate request returns. */
 export const maxBuckets = 10_000
 
@@ -28,7 +31,7 @@ export const maxBuckets = 10_000
 export const readingLimits = { default: 1000, max: 10_000 } as const
 
 const Paging = {
-  page: Schema.optionalWith(Page, { exact: true, default: () => 1 }),
+  page: Schema.optionalWith(pageParam(maxPage), { exact: true, default: () => 1 }),
   page_size: Schema.optionalWith(pageSize(maxPageSize), { exact: true, default: () => 100 })
 }
 

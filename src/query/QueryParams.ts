@@ -4,27 +4,38 @@ import { MetricName } from "../domain/MetricName.ts"
 import { isSensorId, SensorId } from "../domain/SensorId.ts"
 import { EpochMicros, formatEpochMicros, numericTimestampToMicros, parseIsoInstant } from "../domain/Timestamp.ts"
 
-/** `page`: 1-based page number. */
-export const Page = Schema.NumberFromString.pipe(
-  Schema.int(),
-  Schema.greaterThanOrEqualTo(1),
-  Schema.annotations({
-    description: "Page number, starting at 1",
-    default: 1,
-    message: (issue) => `${JSON.stringify(issue.actual)} is not a page number: expected an integer from 1`
-  })
-)
+/**
+ * An integer parameter from `min` to `max`, written in decimal digits only, so that `1e3`, `0x10`
+ * and `5.0` are rejected rather than read as numbers. The message quotes the text sent and names
+ * the range, also for a value too large for a JavaScript number.
+ */
+const decimalIntegerParam = (options: { readonly noun: string; readonly min: number; readonly max: number; readonly description: string }) =>
+  Schema.transformOrFail(
+    Schema.String.annotations({ jsonSchema: { type: "string", pattern: "^[0-9]+$" } }),
+    Schema.Int.pipe(Schema.between(options.min, options.max)),
+    {
+      strict: true,
+      decode: (text, _, ast) => {
+        const value = /^\d+$/.test(text) ? Number(text) : Number.NaN
+        if (Number.isSafeInteger(value) && value >= options.min && value <= options.max) return ParseResult.succeed(value)
+        return ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            text,
+            `${JSON.stringify(text)} is not ${options.noun}: expected an integer from ${options.min} to ${options.max}, in decimal digits`
+          )
+        )
+      },
+      encode: (value) => ParseResult.succeed(String(value))
+    }
+  ).annotations({ description: options.description })
+
+/** `page`: 1-based page number, up to `max`. */
+export const pageParam = (max: number) =>
+  decimalIntegerParam({ noun: "a page number", min: 1, max, description: `Page number, 1 to ${max}` }).annotations({ default: 1 })
 
 /** `page_size` with an upper bound, so one request cannot ask for the whole table. */
-export const pageSize = (max: number) =>
-  Schema.NumberFromString.pipe(
-    Schema.int(),
-    Schema.between(1, max),
-    Schema.annotations({
-      description: `Items per page, 1 to ${max}`,
-      message: (issue) => `${JSON.stringify(issue.actual)} is not a page size: expected an integer from 1 to ${max}`
-    })
-  )
+export const pageSize = (max: number) => decimalIntegerParam({ noun: "a page size", min: 1, max, description: `Items per page, 1 to ${max}` })
 
 const relativeUnitMicros: Record<string, number> = { s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 }
 
@@ -112,9 +123,9 @@ const parseSensorId = (text: string): SensorId | undefined => {
   return isSensorId(id) ? id : undefined
 }
 
-const invalidSensorId = (text: string) => `${JSON.stringify(text)} is not a sensor id: expected a non-negative integer`
+const invalidSensorId = (text: string) => `${JSON.stringify(text)} is not a sensor id: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`
 
-/** A sensor id in a query or path: a non-negative integer, with a message that quotes the value. */
+/** A sensor id in a query or path: a non-negative safe integer, with a message that quotes the value. */
 const SensorIdText = Schema.transformOrFail(Schema.String, SensorId, {
   strict: true,
   decode: (text, _, ast) => {
@@ -186,26 +197,16 @@ export const MetricNamesParam = commaSeparated(MetricName).annotations({
 export const SensorIdPathParam = SensorIdText.annotations({ identifier: "SensorIdPath" })
 
 /** `limit`: readings per page, from 1 to `max`. */
-export const limitParam = (max: number) =>
-  Schema.NumberFromString.pipe(
-    Schema.int(),
-    Schema.between(1, max),
-    Schema.annotations({
-      description: `Readings per page, 1 to ${max}`,
-      message: (issue) => `${JSON.stringify(issue.actual)} is not a limit: expected an integer from 1 to ${max}`
-    })
-  )
+export const limitParam = (max: number) => decimalIntegerParam({ noun: "a limit", min: 1, max, description: `Readings per page, 1 to ${max}` })
 
-/** `max_data_points`: the most buckets the response may have, from 1 to `max`. */
+/** `max_data_points`: the maximum number of buckets in the response, from 1 to `max`. */
 export const maxDataPointsParam = (max: number) =>
-  Schema.NumberFromString.pipe(
-    Schema.int(),
-    Schema.between(1, max),
-    Schema.annotations({
-      description: `Maximum number of buckets in the response, 1 to ${max}; without bucket, it picks the smallest width that fits`,
-      message: (issue) => `${JSON.stringify(issue.actual)} is not a number of points: expected an integer from 1 to ${max}`
-    })
-  )
+  decimalIntegerParam({
+    noun: "a number of points",
+    min: 1,
+    max,
+    description: `Maximum number of buckets in the response, 1 to ${max}; without bucket, it picks the smallest width that fits`
+  })
 
 /**
  * A parameter that takes one of `values`. It decodes from any string, so that a wrong value gets

@@ -1,6 +1,6 @@
 import { Either, ParseResult, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { InstantParam, SensorIdsParam } from "../../src/query/QueryParams.ts"
+import { InstantParam, limitParam, maxDataPointsParam, pageParam, pageSize, SensorIdsParam } from "../../src/query/QueryParams.ts"
 
 const decodeInstant = Schema.decodeUnknownEither(InstantParam)
 const decodeSensorIds = Schema.decodeUnknownEither(SensorIdsParam)
@@ -90,5 +90,40 @@ describe("SensorIdsParam", () => {
 
   it("rejects a negative id", () => {
     expect(Either.isLeft(decodeSensorIds("-1"))).toBe(true)
+  })
+})
+
+describe("integer parameters", () => {
+  const parameters = [
+    ["page", pageParam(9007199254740), "a page number", 9007199254740],
+    ["page_size", pageSize(1000), "a page size", 1000],
+    ["limit", limitParam(10_000), "a limit", 10_000],
+    ["max_data_points", maxDataPointsParam(10_000), "a number of points", 10_000]
+  ] as const
+
+  describe.each(parameters)("%s", (_name, schema, noun, max) => {
+    const decode = Schema.decodeUnknownEither(schema)
+
+    it.each([["1", 1], ["007", 7], [String(max), max]])("decodes %s", (text, value) => {
+      expect(decode(text)).toEqual(Either.right(value))
+    })
+
+    it.each(["0", String(max + 1), "99999999999999999999", "1e3", "5.0", "0x10", "-1", " 5", "+5", ""])("rejects %j", (text) => {
+      const result = decode(text)
+      expect(Either.isLeft(result)).toBe(true)
+      expect(errorText(result)).toContain(`${JSON.stringify(text)} is not ${noun}: expected an integer from 1 to ${max}, in decimal digits`)
+    })
+  })
+})
+
+describe("sensor id limits", () => {
+  it("accepts the largest safe integer", () => {
+    expect(decodeSensorIds("9007199254740991")).toEqual(Either.right([9007199254740991]))
+  })
+
+  it("names the maximum above it", () => {
+    const result = decodeSensorIds("1,9007199254740993")
+    expect(Either.isLeft(result)).toBe(true)
+    expect(errorText(result)).toContain(`"9007199254740993" is not a sensor id: expected an integer from 0 to 9007199254740991`)
   })
 })

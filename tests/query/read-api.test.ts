@@ -246,8 +246,13 @@ describe("errors", () => {
     ["/v1/aggregates?metric=cpu&fill=spline", "fill", "spline", "expected one of none, null, previous, linear"],
     ["/v1/aggregates?metric=cpu&max_data_points=0", "max_data_points", "0", "expected an integer from 1 to 10000"],
     ["/v1/export?format=xml", "format", "xml", "expected one of ndjson, csv"],
-    ["/v1/sensors/abc", "id", "abc", "expected a non-negative integer"],
-    ["/v1/latest?sensor_id=1,x", "sensor_id", "x", "expected a non-negative integer"]
+    ["/v1/sensors/abc", "id", "abc", "expected an integer from 0 to 9007199254740991"],
+    ["/v1/latest?sensor_id=1,x", "sensor_id", "x", "expected an integer from 0 to 9007199254740991"],
+    ["/v1/latest?sensor_id=9007199254740993", "sensor_id", "9007199254740993", "expected an integer from 0 to 9007199254740991"],
+    ["/v1/sensors?page=99999999999999999999", "page", "99999999999999999999", "is not a page number: expected an integer from 1 to 9007199254740"],
+    ["/v1/sensors?page=1e3", "page", "1e3", "expected an integer from 1 to 9007199254740, in decimal digits"],
+    ["/v1/sensor-summaries?page_size=1001", "page_size", "1001", "is not a page size: expected an integer from 1 to 1000"],
+    ["/v1/readings?limit=1e3", "limit", "1e3", "is not a limit: expected an integer from 1 to 10000"]
   ]
 
   it.each(cases)("rejects %s", async (path, parameter, value, expected) => {
