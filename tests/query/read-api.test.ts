@@ -326,6 +326,29 @@ describe("errors", () => {
     expect(JSON.parse(after.text).data).toEqual([{ ts: "2022-03-04T00:00:00.000Z", sensor_id: 6, metric: "pressure", value: 1013 }])
   })
 
+  it.each([
+    ["POST", "/v1/sensors", "GET"],
+    ["DELETE", "/v1/sensors/3", "GET"],
+    ["PUT", "/v1/aggregates?metric=cpu", "GET"],
+    ["POST", "/openapi.json", "GET"],
+    ["POST", "/health/ready", "GET"]
+  ])("answers 405 for %s %s", async (method, path, allow) => {
+    const response = await fetchText(pipeline, path, {}, method)
+    expect(response.status).toBe(405)
+    expect(response.allow).toBe(allow)
+    expect(response.contentType).toContain("application/json")
+    const body = JSON.parse(response.text)
+    expect(body._tag).toBe("MethodNotAllowed")
+    expect(body.message).toBe(`${method} is not allowed on ${path.split("?")[0]}, which accepts ${allow}; the API is listed at /openapi.json`)
+  })
+
+  it.each([["GET", "/v1/nosuch"], ["POST", "/v1/nosuch"], ["GET", "/v1/sensors/3/extra"]])("answers 404 for %s %s", async (method, path) => {
+    const response = await fetchText(pipeline, path, {}, method)
+    expect(response.status).toBe(404)
+    expect(response.allow).toBe("")
+    expect(JSON.parse(response.text)._tag).toBe("NotFound")
+  })
+
   it("writes numbers as JSON numbers", async () => {
     const response = await fetchText(pipeline, "/v1/aggregates?metric=cpu&fn=count&bucket=1d&sensor_id=1,2&from=2022-03-04T00:00:00Z&to=2022-03-05T00:00:00Z")
     expect(response.text).toContain(`"values":{"cpu":${1440 * 2}}`)
