@@ -88,16 +88,24 @@ export class AggregateQueries extends Effect.Service<AggregateQueries>()("sensor
     const inRanges = (column: string, ranges: ReadonlyArray<Range>) =>
       sql.or(ranges.map(([start, end]) => sql`(${sql.literal(column)} >= ${instant(start)} and ${sql.literal(column)} < ${instant(end)})`))
 
-    /** The first and last reading time of the selection, to resolve an open `from` or `to`. */
+    /**
+     * The first and last reading time of the selection within `[from, to)`, where either bound
+     * may be open, to resolve an open range.
+     */
     const dataRange = Effect.fn("AggregateQueries.dataRange")(function*(
       metricIds: ReadonlyArray<number>,
-      sensorIds: ReadonlyArray<number> | undefined
+      sensorIds: ReadonlyArray<number> | undefined,
+      from: number | undefined,
+      to: number | undefined
     ) {
+      const conditions = filters("d", metricIds, sensorIds)
+      if (from !== undefined) conditions.push(sql`d.time >= ${instant(from)}`)
+      if (to !== undefined) conditions.push(sql`d.time < ${instant(to)}`)
       const [row] = yield* sql<{ first_us: number | null; last_us: number | null }>`
         select (extract(epoch from min(d.time)) * 1000000)::int8 as first_us,
                (extract(epoch from max(d.time)) * 1000000)::int8 as last_us
         from sensor_data d
-        where ${sql.and(filters("d", metricIds, sensorIds))}`
+        where ${sql.and(conditions)}`
       return row?.first_us == null || row.last_us == null ? undefined : { first: row.first_us, last: row.last_us }
     })
 

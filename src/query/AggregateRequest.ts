@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { formatEpochMicros } from "../domain/Timestamp.ts"
 import { planAggregate, rawPlan } from "./AggregatePlan.ts"
 import { type AggregateFunction, AggregateQueries, type BucketAssignment } from "./AggregateQueries.ts"
-import { type Bucket, bucketStarts, countBuckets, fittingWidth, formatBucket, suggestBucket } from "./Bucket.ts"
+import { type Bucket, bucketStarts, countBuckets, fittingWidth, formatBucket, startOfLastBuckets, suggestBucket } from "./Bucket.ts"
 import { type FillMode, fillSeries } from "./GapFill.ts"
 import { checkRange, requireKnownSensors } from "./HandlerSupport.ts"
 import { MetricDirectory } from "./MetricDirectory.ts"
@@ -48,9 +48,10 @@ const tooManyPoints = (bucket: Bucket, zone: string, from: number, to: number, c
 }
 
 /**
- * Computes the response of an aggregate request. It checks the request's size before reading
- * anything, resolves an open range from the data, plans the range over the read models, and
- * fills the gaps. It runs inside the caller's read-only transaction.
+ * Computes the response of an aggregate request. It checks the size of a closed range before
+ * reading anything, resolves an open range from the data and truncates it to the maximum, plans
+ * the range over the read models, and fills the gaps. It runs inside the caller's read-only
+ * transaction.
  */
 export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
   Effect.gen(function*() {
@@ -82,14 +83,22 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     }
     yield* requireKnownSensors(params.sensor_id)
     const queries = yield* AggregateQueries
-    const metricIds = yield* (yield* MetricDirectory).idsOf(params.metric)
+    const metricIds = yield* (yield* MetricDirectory).requireIds(params.metric)
 
     let from = params.from
     let to = params.to
     if (from === undefined || to === undefined) {
-      const range = metricIds.length === 0 ? undefined : yield* queries.dataRange(metricIds, params.sensor_id)
-      from = from ?? range?.first
-      to = to ?? (range === undefined ? undefined : range.last + 1)
+      // An open range runs from the first to the last reading of the selection inside the
+      // bounds given, because there is nothing to aggregate outside. So a client that sends
+      // `from=2026-01-01` gets its data rather than a page of empty buckets cut off by the
+      // maximum, and one that continues from a truncated response's `to` skips a gap.
+      const range = metricIds.length === 0 ? undefined : yield* queries.dataRange(metricIds, params.sensor_id, from, to)
+      if (range === undefined) {
+        from = undefined
+      } else {
+        from = range.first
+        to = range.last + 1
+      }
     }
     const bucket = from !== undefined && to !== undefined ? pickBucket(from, to) : params.bucket ?? defaultBucket
     const header = {
@@ -103,14 +112,17 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
       return { ...header, source: "raw" as const, read_model: null, from: null, to: null, truncated: false, data: [] }
     }
 
-    let starts = bucketStarts(bucket, zone, from, to, maximum + 1)
+    // Only an open range can contain more buckets than the maximum, because a closed one was
+    // rejected above. With `from` open it keeps the most recent buckets, as a dashboard of the
+    // latest data expects. With only `to` open it keeps the first ones, and the client continues
+    // from the response's `to`.
     let truncated = false
-    if (starts.length > maximum) {
-      // Only an open range gets here. It keeps its first buckets and sets `truncated`.
-      to = starts[maximum]!
-      starts = starts.slice(0, maximum)
+    if (countBuckets(bucket, zone, from, to) > maximum) {
       truncated = true
+      if (params.from === undefined) from = startOfLastBuckets(bucket, zone, to, maximum)
+      else to = bucketStarts(bucket, zone, from, to, maximum + 1)[maximum]!
     }
+    const starts = bucketStarts(bucket, zone, from, to, maximum)
 
     const plan = params.source === "raw"
       ? rawPlan(from, to)

@@ -4,14 +4,14 @@ import { SensorId } from "../domain/SensorId.ts"
 import { aggregateFunctions } from "./AggregateQueries.ts"
 import { BucketParam } from "./Bucket.ts"
 import { FillMode, fillModes } from "./GapFill.ts"
-import { InvalidQuery, QueryUnavailable, SensorNotFound, TooManyPoints } from "./QueryErrors.ts"
+import { InvalidQuery, MetricNotFound, QueryUnavailable, SensorNotFound, TooManyPoints } from "./QueryErrors.ts"
 import {
   choiceParam,
   InstantParam,
   limitParam,
   maxDataPointsParam,
   MetricNamesParam,
-  Page,
+  pageParam,
   pageSize,
   SensorIdPathParam,
   SensorIdsParam
@@ -21,6 +21,9 @@ import { TimeZoneParam } from "./TimeZone.ts"
 /** Largest `page_size` of the list endpoints. */
 export const maxPageSize = 1000
 
+/** Largest `page`, so that the offset of any page, `(page - 1) * page_size`, is a safe integer. */
+export const maxPage = Math.floor(Number.MAX_SAFE_INTEGER / maxPageSize)
+
 /** Largest number of buckets one aggregate request returns. */
 export const maxBuckets = 10_000
 
@@ -28,7 +31,7 @@ export const maxBuckets = 10_000
 export const readingLimits = { default: 1000, max: 10_000 } as const
 
 const Paging = {
-  page: Schema.optionalWith(Page, { exact: true, default: () => 1 }),
+  page: Schema.optionalWith(pageParam(maxPage), { exact: true, default: () => 1 }),
   page_size: Schema.optionalWith(pageSize(maxPageSize), { exact: true, default: () => 100 })
 }
 
@@ -142,7 +145,8 @@ export const AggregateSeries = Schema.Struct({
   from: Schema.NullOr(Schema.String),
   to: Schema.NullOr(Schema.String),
   truncated: Schema.Boolean.annotations({
-    description: `True when the range was open and held more than the maximum number of buckets; only the first are returned`
+    description:
+      "True when an open range contained more than the maximum number of buckets. Without from, the last buckets are returned; with from but without to, the first ones"
   }),
   data: Schema.Array(AggregateBucketView)
 })
@@ -167,6 +171,7 @@ const aggregates = HttpApiEndpoint.get("aggregates", "/v1/aggregates")
   .addError(InvalidQuery)
   .addError(TooManyPoints)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(OpenApi.Summary, "Bucketed series of one aggregate over one or more metrics and sensors")
 
 /** The operations of the original read service, and bucketed aggregates. */
@@ -208,6 +213,7 @@ const latest = HttpApiEndpoint.get("latest", "/v1/latest")
   )
   .addSuccess(LatestPage)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(OpenApi.Summary, "Latest value of each metric of many sensors, from the sensor_latest read model")
 
 /** Sensors with what they measured, and their latest values. */
@@ -243,6 +249,7 @@ const readings = HttpApiEndpoint.get("readings", "/v1/readings")
   .addSuccess(ReadingsPage)
   .addError(InvalidQuery)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(OpenApi.Summary, "Raw readings of a range, one value per row, with keyset pagination")
 
 const exportReadings = HttpApiEndpoint.get("export", "/v1/export")
@@ -256,6 +263,7 @@ const exportReadings = HttpApiEndpoint.get("export", "/v1/export")
   .addSuccess(HttpApiSchema.Text({ contentType: "application/x-ndjson" }))
   .addError(InvalidQuery)
   .addError(SensorNotFound)
+  .addError(MetricNotFound)
   .annotate(
     OpenApi.Description,
     "Streams the readings of a range as NDJSON (one {ts, sensor_id, metric, value} a line) or CSV " +

@@ -124,6 +124,30 @@ export const bucketStarts = (bucket: Bucket, zone: string, from: number, to: num
   }
 }
 
+/**
+ * Returns the start of the first of the last `count` buckets that overlap a range ending at `to`
+ * (microseconds, exclusive). An open range that contains too many buckets starts there, so it keeps
+ * its most recent ones. It computes the start directly, because walking millions of buckets from
+ * an old first reading would take seconds.
+ */
+export const startOfLastBuckets = (bucket: Bucket, zone: string, to: number, count: number): number => {
+  if (typeof bucket === "number") {
+    const width = bucket * 1e6
+    return (floorDiv(to - 1, width) - (count - 1)) * width
+  }
+  const last = localDateOfMicros(zone, to - 1)
+  switch (bucket) {
+    case "day":
+      return startOfLocalDay(zone, addDays(last, -(count - 1))) * 1000
+    case "week":
+      return startOfLocalDay(zone, addDays(mondayOf(last), -7 * (count - 1))) * 1000
+    case "month": {
+      const index = monthIndex(last) - (count - 1)
+      return startOfLocalDay(zone, { year: Math.floor(index / 12), month: (index % 12 + 12) % 12 + 1, day: 1 }) * 1000
+    }
+  }
+}
+
 /** The smallest width of `niceWidths` whose buckets over `[from, to)` number at most `maxPoints`. */
 export const fittingWidth = (from: number, to: number, maxPoints: number): number | undefined =>
   niceWidths.find((width) => countBuckets(width, "UTC", from, to) <= maxPoints)

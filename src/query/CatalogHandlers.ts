@@ -56,7 +56,7 @@ export const CatalogHandlers = HttpApiBuilder.group(QueryApi, "catalog", (handle
       .handle("latest", ({ urlParams }) =>
         run(Effect.gen(function*() {
           yield* requireKnownSensors(urlParams.sensor_id)
-          const metricIds = urlParams.metric === undefined ? undefined : yield* directory.idsOf(urlParams.metric)
+          const metricIds = urlParams.metric === undefined ? undefined : yield* directory.requireIds(urlParams.metric)
           const rows = yield* queries.latest({
             sensorIds: urlParams.sensor_id,
             metricIds,

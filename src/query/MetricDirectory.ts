@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { MetricNotFound } from "./QueryErrors.ts"
 
 /**
  * Metric names and ids, cached. Queries turn names into ids before they run rather than join
@@ -34,6 +35,22 @@ export class MetricDirectory extends Effect.Service<MetricDirectory>()("sensor-l
       })
 
     /**
+     * Returns the ids of the metrics of `names`, in order, or fails with `MetricNotFound` naming
+     * every unknown name, so that a misspelt metric is not mistaken for one without readings.
+     */
+    const requireIds = (names: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const ids = yield* idsOf(names)
+        if (ids.length === names.length) return ids
+        const unknown = [...new Set(names.filter((name) => !metricIds.has(name)))]
+        return yield* new MetricNotFound({
+          metrics: unknown,
+          message: `no metric named ${unknown.map((name) => JSON.stringify(name)).join(", ")}: no reading has had it; ` +
+            "GET /v1/sensor-summaries lists the metrics of each sensor"
+        })
+      })
+
+    /**
      * Returns a lookup of the names of `ids`, reloading the metrics once when one of them is not
      * cached. Handlers resolve the ids of a whole response with it, rather than one effect a row.
      */
@@ -47,6 +64,6 @@ export class MetricDirectory extends Effect.Service<MetricDirectory>()("sensor-l
         return (id: number): string => metricNames.get(id) ?? `metric_${id}`
       })
 
-    return { idsOf, namesOf } as const
+    return { idsOf, requireIds, namesOf } as const
   })
 }) {}

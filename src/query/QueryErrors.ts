@@ -32,6 +32,13 @@ export class SensorNotFound extends Schema.TaggedError<SensorNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
+/** A request for metrics that no reading has ever had (404), such as a misspelt name. */
+export class MetricNotFound extends Schema.TaggedError<MetricNotFound>()(
+  "MetricNotFound",
+  { metrics: Schema.Array(Schema.String), message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
 /** Error when the database failed or timed out during the query (503). The request may be retried. */
 export class QueryUnavailable extends Schema.TaggedError<QueryUnavailable>()(
   "QueryUnavailable",

@@ -4,29 +4,76 @@ import { MetricName } from "../domain/MetricName.ts"
 import { isSensorId, SensorId } from "../domain/SensorId.ts"
 import { EpochMicros, formatEpochMicros, numericTimestampToMicros, parseIsoInstant } from "../domain/Timestamp.ts"
 
-/** `page`: 1-based page number. */
-export const Page = Schema.NumberFromString.pipe(
-  Schema.int(),
-  Schema.greaterThanOrEqualTo(1),
-  Schema.annotations({
-    description: "Page number, starting at 1",
-    default: 1,
-    message: (issue) => `${JSON.stringify(issue.actual)} is not a page number: expected an integer from 1`
-  })
-)
+/**
+ * An integer parameter from `min` to `max`, written in decimal digits only, so that `1e3`, `0x10`
+ * and `5.0` are rejected rather than read as numbers. The message quotes the text sent and names
+ * the range, also for a value too large for a JavaScript number.
+ */
+const decimalIntegerParam = (options: { readonly noun: string; readonly min: number; readonly max: number; readonly description: string }) =>
+  Schema.transformOrFail(
+    Schema.String.annotations({ jsonSchema: { type: "string", pattern: "^[0-9]+$" } }),
+    Schema.Int.pipe(Schema.between(options.min, options.max)),
+    {
+      strict: true,
+      decode: (text, _, ast) => {
+        const value = /^\d+$/.test(text) ? Number(text) : Number.NaN
+        if (Number.isSafeInteger(value) && value >= options.min && value <= options.max) return ParseResult.succeed(value)
+        return ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            text,
+            `${JSON.stringify(text)} is not ${options.noun}: expected an integer from ${options.min} to ${options.max}, in decimal digits`
+          )
+        )
+      },
+      encode: (value) => ParseResult.succeed(String(value))
+    }
+  ).annotations({ description: options.description })
+
+/** `page`: 1-based page number, up to `max`. */
+export const pageParam = (max: number) =>
+  decimalIntegerParam({ noun: "a page number", min: 1, max, description: `Page number, 1 to ${max}` }).annotations({ default: 1 })
 
 /** `page_size` with an upper bound, so one request cannot ask for the whole table. */
-export const pageSize = (max: number) =>
-  Schema.NumberFromString.pipe(
-    Schema.int(),
-    Schema.between(1, max),
-    Schema.annotations({
-      description: `Items per page, 1 to ${max}`,
-      message: (issue) => `${JSON.stringify(issue.actual)} is not a page size: expected an integer from 1 to ${max}`
-    })
-  )
+export const pageSize = (max: number) => decimalIntegerParam({ noun: "a page size", min: 1, max, description: `Items per page, 1 to ${max}` })
 
 const relativeUnitMicros: Record<string, number> = { s: 1e6, m: 60e6, h: 3600e6, d: 86_400e6, w: 604_800e6 }
+
+const acceptedInstants =
+  "expected Unix seconds (1646409307), an ISO-8601 instant with a zone (2022-03-04T15:55:07Z), now, or now-<duration> (now-1h)"
+
+const monthNames = [
+  "January", "February", "March", "April", "May", "June",
+  "July", "August", "September", "October", "November", "December"
+]
+
+/**
+ * Explains why `text` is not an instant, naming the part that is wrong where it can, for the
+ * message of `InstantParam`. `isoReason` is the reason `parseIsoInstant` returned.
+ */
+const invalidInstantReason = (text: string, isoReason: string): string => {
+  if (text.startsWith("now")) {
+    return "a relative instant is now, or now- followed by a whole number of up to 9 digits and a unit s, m, h, d or w, such as now-15m or now-7d"
+  }
+  const fields = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(.*)$/.exec(text)
+  if (fields === null) return acceptedInstants
+  const [, year = "", month = "", day = "", hour = "", minute = "", second = "", fraction = "", zone = ""] = fields
+  const monthNumber = Number(month)
+  if (monthNumber < 1 || monthNumber > 12) return `month ${month} does not exist; months run from 01 to 12`
+  const daysInMonth = new Date(Date.UTC(Number(year), monthNumber, 0)).getUTCDate()
+  if (Number(day) < 1 || Number(day) > daysInMonth) {
+    return `the date ${year}-${month}-${day} does not exist, because ${monthNames[monthNumber - 1]} ${year} has ${daysInMonth} days`
+  }
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) {
+    return `the time of day ${hour}:${minute}:${second} does not exist; expected 00:00:00 to 23:59:59`
+  }
+  if (fraction.length > 9) return `its fraction of a second has ${fraction.length} digits; at most 9 are accepted`
+  if (zone === "") return "it has no zone; add Z for UTC or an offset such as +01:00 (%2B01:00 in a URL)"
+  // A `+` in a query string decodes to a space, so `+01:00` sent unencoded arrives as ` 01:00`.
+  if (/^ \d{2}(:?\d{2})?$/.test(zone)) return `its offset "${zone}" lost its + sign; write the + as %2B in a URL, such as %2B01:00`
+  if (/^(Z|z|[+-]\d{2}(:?\d{2})?)$/.test(zone)) return isoReason
+  return `the zone "${zone}" is not Z or an offset such as +01:00`
+}
 
 /**
  * An instant in a query: a Unix timestamp, ISO-8601 with a zone, `now`, or `now-` and a duration
@@ -61,13 +108,7 @@ export const InstantParam = Schema.transformOrFail(Schema.String, EpochMicros, {
     const parsed = parseIsoInstant(text)
     return Either.isRight(parsed)
       ? ParseResult.succeed(parsed.right)
-      : ParseResult.fail(
-        new ParseResult.Type(
-          ast,
-          text,
-          `${JSON.stringify(text)} is not Unix seconds, now, now-<duration> (now-1h) or ${parsed.left.replace(/^expected /, "")}`
-        )
-      )
+      : ParseResult.fail(new ParseResult.Type(ast, text, `${JSON.stringify(text)} is not an instant: ${invalidInstantReason(text, parsed.left)}`))
   },
   encode: (micros) => ParseResult.succeed(formatEpochMicros(micros))
 }).annotations({
@@ -82,9 +123,9 @@ const parseSensorId = (text: string): SensorId | undefined => {
   return isSensorId(id) ? id : undefined
 }
 
-const invalidSensorId = (text: string) => `${JSON.stringify(text)} is not a sensor id: expected a non-negative integer`
+const invalidSensorId = (text: string) => `${JSON.stringify(text)} is not a sensor id: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`
 
-/** A sensor id in a query or path: a non-negative integer, with a message that quotes the value. */
+/** A sensor id in a query or path: a non-negative safe integer, with a message that quotes the value. */
 const SensorIdText = Schema.transformOrFail(Schema.String, SensorId, {
   strict: true,
   decode: (text, _, ast) => {
@@ -156,26 +197,16 @@ export const MetricNamesParam = commaSeparated(MetricName).annotations({
 export const SensorIdPathParam = SensorIdText.annotations({ identifier: "SensorIdPath" })
 
 /** `limit`: readings per page, from 1 to `max`. */
-export const limitParam = (max: number) =>
-  Schema.NumberFromString.pipe(
-    Schema.int(),
-    Schema.between(1, max),
-    Schema.annotations({
-      description: `Readings per page, 1 to ${max}`,
-      message: (issue) => `${JSON.stringify(issue.actual)} is not a limit: expected an integer from 1 to ${max}`
-    })
-  )
+export const limitParam = (max: number) => decimalIntegerParam({ noun: "a limit", min: 1, max, description: `Readings per page, 1 to ${max}` })
 
-/** `max_data_points`: the most buckets the response may have, from 1 to `max`. */
+/** `max_data_points`: the maximum number of buckets in the response, from 1 to `max`. */
 export const maxDataPointsParam = (max: number) =>
-  Schema.NumberFromString.pipe(
-    Schema.int(),
-    Schema.between(1, max),
-    Schema.annotations({
-      description: `Maximum number of buckets in the response, 1 to ${max}; without bucket, it picks the smallest width that fits`,
-      message: (issue) => `${JSON.stringify(issue.actual)} is not a number of points: expected an integer from 1 to ${max}`
-    })
-  )
+  decimalIntegerParam({
+    noun: "a number of points",
+    min: 1,
+    max,
+    description: `Maximum number of buckets in the response, 1 to ${max}; without bucket, it picks the smallest width that fits`
+  })
 
 /**
  * A parameter that takes one of `values`. It decodes from any string, so that a wrong value gets

@@ -14,6 +14,9 @@ import { ReadingsHandlers } from "./ReadingsHandlers.ts"
 import { ReadOnlyTransaction } from "./ReadOnlyTransaction.ts"
 import { SensorQueries } from "./SensorQueries.ts"
 
+const openApiPath = "/openapi.json"
+const docsPath = "/docs"
+
 /** The query API with its handlers, the OpenAPI document at `/openapi.json` and a docs page at `/docs`. */
 export const QueryApiLive = HttpApiBuilder.api(QueryApi).pipe(
   Layer.provide(Layer.mergeAll(SensorsHandlers, CatalogHandlers, ReadingsHandlers)),
@@ -21,17 +24,65 @@ export const QueryApiLive = HttpApiBuilder.api(QueryApi).pipe(
   Layer.provide(MetricDirectory.Default)
 )
 
-/** Responds to a path that no route matches with a JSON 404, like every other error, instead of an empty body. */
-const notFound = HttpApiBuilder.Router.use((router) =>
-  router.all(
+/** A routed path as a pattern, with the methods the server accepts on it. */
+interface RoutedPath {
+  readonly pattern: RegExp
+  readonly methods: ReadonlyArray<string>
+}
+
+/**
+ * Lists every path the server routes with its methods: the API's endpoints, where a `:name`
+ * segment matches any one segment, the OpenAPI document, the docs page and the operations
+ * endpoints.
+ */
+const routedPaths = (): ReadonlyArray<RoutedPath> => {
+  const methodsByPath = new Map<string, Set<string>>()
+  const addRoute = (path: string, method: string) => {
+    const methods = methodsByPath.get(path) ?? new Set<string>()
+    methods.add(method)
+    methodsByPath.set(path, methods)
+  }
+  for (const group of Object.values(QueryApi.groups)) {
+    for (const endpoint of Object.values(group.endpoints)) addRoute(endpoint.path, endpoint.method)
+  }
+  for (const path of [openApiPath, docsPath, ...operationsPathList]) addRoute(path, "GET")
+  return [...methodsByPath].map(([path, methods]) => {
+    const segments = path.split("/").map((segment) => {
+      if (segment.startsWith(":")) return "[^/]+"
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    })
+    return { pattern: new RegExp(`^${segments.join("/")}$`), methods: [...methods].sort() }
+  })
+}
+
+/**
+ * Responds to a request that no route matches with a JSON error, like every other error, instead
+ * of an empty body: 405 with an `Allow` header when the path exists with other methods, and 404
+ * when it does not exist.
+ */
+const unmatchedRoute = HttpApiBuilder.Router.use((router) => {
+  const paths = routedPaths()
+  return router.all(
     "*",
-    Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
-      HttpServerResponse.unsafeJson(
-        { _tag: "NotFound", message: `no route for ${request.method} ${request.url}; the API is listed at /openapi.json` },
-        { status: 404 }
-      ))
+    Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+      const path = request.url.split("?")[0] ?? request.url
+      const allowed = paths.find((routed) => routed.pattern.test(path))?.methods
+      if (allowed === undefined) {
+        return HttpServerResponse.unsafeJson(
+          { _tag: "NotFound", message: `no route for ${request.method} ${request.url}; the API is listed at /openapi.json` },
+          { status: 404 }
+        )
+      }
+      return HttpServerResponse.unsafeJson(
+        {
+          _tag: "MethodNotAllowed",
+          message: `${request.method} is not allowed on ${path}, which accepts ${allowed.join(", ")}; the API is listed at /openapi.json`
+        },
+        { status: 405, headers: { allow: allowed.join(", ") } }
+      )
+    })
   )
-)
+})
 
 /** Latency by route; the operations paths are listed because they are served without a span. */
 const requestMetrics = httpMetricsMiddleware(operationsPathList)
@@ -42,10 +93,10 @@ const requestMetrics = httpMetricsMiddleware(operationsPathList)
  * `SqlClient`, which may point at a read replica, and the process's `HealthRegistry`.
  */
 export const QueryServer = HttpApiBuilder.serve((app) => HttpMiddleware.logger(requestMetrics(app))).pipe(
-  Layer.provide(notFound),
+  Layer.provide(unmatchedRoute),
   Layer.provide(QueryOperationsRoutes),
-  Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-  Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+  Layer.provide(HttpApiSwagger.layer({ path: docsPath })),
+  Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: openApiPath })),
   Layer.provide(QueryApiLive),
   HttpMiddleware.withTracerDisabledForUrls(operationsPathList),
   HttpServer.withLogAddress

@@ -52,7 +52,7 @@ export const ReadingsHandlers = HttpApiBuilder.group(QueryApi, "readings", (hand
       Effect.gen(function*() {
         yield* checkRange(params.from, params.to)
         yield* requireKnownSensors(params.sensor_id)
-        const metricIds = params.metric === undefined ? undefined : yield* directory.idsOf(params.metric)
+        const metricIds = params.metric === undefined ? undefined : yield* directory.requireIds(params.metric)
         const selection: RawSelection = { sensorIds: params.sensor_id, metricIds, from: params.from, to: params.to }
         return selection
       })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { mergeRanges, planAggregate, type ReadModelState, subtractRanges } from "../../src/query/AggregatePlan.ts"
-import { bucketStarts, countBuckets, suggestBucket } from "../../src/query/Bucket.ts"
+import { bucketStarts, countBuckets, startOfLastBuckets, suggestBucket } from "../../src/query/Bucket.ts"
 import { fillSeries } from "../../src/query/GapFill.ts"
 import { startOfLocalDay } from "../../src/query/TimeZone.ts"
 
@@ -105,5 +105,28 @@ describe("calendar buckets", () => {
     const to = Date.parse("2000-01-01T00:00:00Z") * 1000
     expect(suggestBucket("day", "UTC", from, to, 10_000)).toBe("week")
     expect(suggestBucket(1, "UTC", from, to, 10_000)).toBe(172_800)
+  })
+})
+
+describe("startOfLastBuckets", () => {
+  const to = Date.parse("2024-04-02T10:30:00Z") * 1000
+
+  it("counts fixed widths back from the last bucket", () => {
+    expect(iso(startOfLastBuckets(3600, "UTC", to, 1))).toBe("2024-04-02T10:00:00.000Z")
+    expect(iso(startOfLastBuckets(3600, "UTC", to, 3))).toBe("2024-04-02T08:00:00.000Z")
+    // A range that ends on a boundary does not overlap the bucket that starts there.
+    expect(iso(startOfLastBuckets(3600, "UTC", Date.parse("2024-04-02T10:00:00Z") * 1000, 1))).toBe("2024-04-02T09:00:00.000Z")
+  })
+
+  it.each(["day", "week", "month"] as const)("matches bucketStarts for %s in Berlin", (unit) => {
+    const from = Date.parse("2023-01-01T00:00:00Z") * 1000
+    const all = bucketStarts(unit, "Europe/Berlin", from, to, 1000)
+    for (const count of [1, 2, 5, 14]) {
+      expect(iso(startOfLastBuckets(unit, "Europe/Berlin", to, count))).toBe(iso(all[all.length - count]!))
+    }
+  })
+
+  it("crosses a year going back by months", () => {
+    expect(iso(startOfLastBuckets("month", "UTC", to, 5))).toBe("2023-12-01T00:00:00.000Z")
   })
 })

@@ -64,8 +64,15 @@ const expectedSeries = (values: ReadonlyArray<StoredValue>, fn: Fn, metric: stri
   return result.sort((a, b) => a.sensor - b.sensor || a.period - b.period)
 }
 
+/**
+ * Sensor 30's humidity: one reading on 2022-01-01 and hourly readings from 2026-12-02 to
+ * 2026-12-04, about 43,000 hourly buckets apart, more than the maximum of 10,000.
+ */
+const openRangeReadings: Array<DeviceReading> = [{ ts: "2022-01-01T00:00:00Z", sensor_id: 30, humidity: 40 }]
+for (let hour = 0; hour < 72; hour++) openRangeReadings.push({ ts: Date.UTC(2026, 11, 2) / 1000 + hour * 3600, sensor_id: 30, humidity: hour })
+
 let pipeline: QueryPipeline
-let stored: Array<DeviceReading> = [...baseReadings, ...dstReadings]
+let stored: Array<DeviceReading> = [...baseReadings, ...dstReadings, ...openRangeReadings]
 
 const aggregates = (params: Record<string, unknown>) =>
   pipeline.run(pipeline.client.sensors.aggregates({ urlParams: params as never }))
@@ -294,6 +301,75 @@ describe("calendar buckets", () => {
     expect(kolkata.data).toEqual((await aggregates({ ...params, time_zone: "Asia/Kolkata", source: "raw" })).data)
     const utc = await aggregates(params)
     expect(utc.read_model).toBe("sensor_data_1d")
+  })
+})
+
+describe("open ranges", () => {
+  const hours2026 = Array.from({ length: 72 }, (_, hour) => new Date(Date.UTC(2026, 11, 2) + hour * 3600e3).toISOString())
+  const getJson = async (path: string) => {
+    const response = await fetchText(pipeline, path)
+    expect(response.status).toBe(200)
+    return JSON.parse(response.text) as {
+      from: string | null
+      to: string | null
+      truncated: boolean
+      data: Array<{ period: string; values: Record<string, number | null> }>
+    }
+  }
+
+  it("keeps the latest buckets without from", async () => {
+    const lastHour = Date.parse("2026-12-04T23:00:00Z")
+    const firstKept = new Date(lastHour - 9999 * 3600e3).toISOString()
+    // A `to` after the last reading ends at the last reading, as no `to` does.
+    for (const to of ["", "&to=2030-01-01T00:00:00Z"]) {
+      const body = await getJson(`/v1/aggregates?metric=humidity&fn=count&bucket=1h&sensor_id=30${to}`)
+      expect(body.truncated).toBe(true)
+      expect(body.from).toBe(firstKept)
+      expect(body.to).toBe("2026-12-04T23:00:00.000001Z")
+      expect(body.data.map((row) => row.period)).toEqual(hours2026)
+      expect(body.data.map((row) => row.values.humidity)).toEqual(hours2026.map(() => 1))
+    }
+  })
+
+  it("starts an early from at the first reading", async () => {
+    const body = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=1h&sensor_id=30&from=2026-01-01T00:00:00Z")
+    expect(body.truncated).toBe(false)
+    expect(body.from).toBe("2026-12-02T00:00:00.000Z")
+    expect(body.to).toBe("2026-12-04T23:00:00.000001Z")
+    expect(body.data.map((row) => row.period)).toEqual(hours2026)
+  })
+
+  it("keeps the first buckets without to", async () => {
+    const body = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=1h&sensor_id=30&from=2021-06-01T00:00:00Z")
+    expect(body.truncated).toBe(true)
+    expect(body.from).toBe("2022-01-01T00:00:00.000Z")
+    expect(body.to).toBe(new Date(Date.parse("2022-01-01T00:00:00Z") + 10_000 * 3600e3).toISOString())
+    expect(body.data).toEqual([{ period: "2022-01-01T00:00:00.000Z", values: { humidity: 1 } }])
+    // The client continues from the response's `to` and reaches the later readings.
+    const next = await getJson(`/v1/aggregates?metric=humidity&fn=count&bucket=1h&sensor_id=30&from=${body.to}`)
+    expect(next.truncated).toBe(false)
+    expect(next.data.map((row) => row.period)).toEqual(hours2026)
+  })
+
+  it("keeps the latest local days and months", async () => {
+    // 2026-12-04T23:00Z, the last reading, is midnight of 2026-12-05 in Berlin.
+    const days = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=day&time_zone=Europe/Berlin&max_data_points=2&sensor_id=30")
+    expect(days.truncated).toBe(true)
+    expect(days.from).toBe("2026-12-03T23:00:00.000Z")
+    expect(days.data).toEqual([
+      { period: "2026-12-03T23:00:00.000Z", values: { humidity: 24 } },
+      { period: "2026-12-04T23:00:00.000Z", values: { humidity: 1 } }
+    ])
+    const months = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=month&time_zone=Europe/Berlin&max_data_points=1&sensor_id=30")
+    expect(months.truncated).toBe(true)
+    expect(months.from).toBe("2026-11-30T23:00:00.000Z")
+    expect(months.data).toEqual([{ period: "2026-11-30T23:00:00.000Z", values: { humidity: 72 } }])
+  })
+
+  it("still rejects a closed range with too many buckets", async () => {
+    const response = await fetchText(pipeline, "/v1/aggregates?metric=humidity&bucket=1h&sensor_id=30&from=2021-06-01T00:00:00Z&to=2030-01-01T00:00:00Z")
+    expect(response.status).toBe(400)
+    expect(JSON.parse(response.text)._tag).toBe("TooManyPoints")
   })
 })
 

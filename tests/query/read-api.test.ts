@@ -238,15 +238,21 @@ describe("errors", () => {
   const cases: Array<[path: string, parameter: string, value: string, expected: string]> = [
     ["/v1/readings?limit=0", "limit", "0", "expected an integer from 1 to 10000"],
     ["/v1/readings?order=sideways", "order", "sideways", "expected one of asc, desc"],
-    ["/v1/readings?from=yesterday", "from", "yesterday", "is not Unix seconds"],
+    ["/v1/readings?from=yesterday", "from", "yesterday", "is not an instant: expected Unix seconds"],
+    ["/v1/readings?from=2022-13-45T00:00:00Z", "from", "2022-13-45T00:00:00Z", "is not an instant: month 13 does not exist"],
     ["/v1/aggregates?metric=cpu&fn=median", "fn", "median", "expected one of avg, min, max, sum, count, first, last"],
     ["/v1/aggregates?metric=cpu&bucket=fortnight", "bucket", "fortnight", "expected a width from 1s to 366d"],
     ["/v1/aggregates?metric=cpu&bucket=day&time_zone=Mars/Olympus", "time_zone", "Mars/Olympus", "expected an IANA name"],
     ["/v1/aggregates?metric=cpu&fill=spline", "fill", "spline", "expected one of none, null, previous, linear"],
     ["/v1/aggregates?metric=cpu&max_data_points=0", "max_data_points", "0", "expected an integer from 1 to 10000"],
     ["/v1/export?format=xml", "format", "xml", "expected one of ndjson, csv"],
-    ["/v1/sensors/abc", "id", "abc", "expected a non-negative integer"],
-    ["/v1/latest?sensor_id=1,x", "sensor_id", "x", "expected a non-negative integer"]
+    ["/v1/sensors/abc", "id", "abc", "expected an integer from 0 to 9007199254740991"],
+    ["/v1/latest?sensor_id=1,x", "sensor_id", "x", "expected an integer from 0 to 9007199254740991"],
+    ["/v1/latest?sensor_id=9007199254740993", "sensor_id", "9007199254740993", "expected an integer from 0 to 9007199254740991"],
+    ["/v1/sensors?page=99999999999999999999", "page", "99999999999999999999", "is not a page number: expected an integer from 1 to 9007199254740"],
+    ["/v1/sensors?page=1e3", "page", "1e3", "expected an integer from 1 to 9007199254740, in decimal digits"],
+    ["/v1/sensor-summaries?page_size=1001", "page_size", "1001", "is not a page size: expected an integer from 1 to 1000"],
+    ["/v1/readings?limit=1e3", "limit", "1e3", "is not a limit: expected an integer from 1 to 10000"]
   ]
 
   it.each(cases)("rejects %s", async (path, parameter, value, expected) => {
@@ -274,6 +280,73 @@ describe("errors", () => {
     }
     const several = await fetchText(pipeline, "/v1/readings?sensor_id=1,98,99")
     expect(JSON.parse(several.text).sensor_ids).toEqual([98, 99])
+  })
+
+  it("answers 404 for unknown metrics", async () => {
+    for (const path of ["/v1/readings?metric=temprature", "/v1/aggregates?metric=temprature", "/v1/latest?metric=temprature", "/v1/export?metric=temprature"]) {
+      const response = await fetchText(pipeline, path)
+      expect(response.status).toBe(404)
+      const body = JSON.parse(response.text)
+      expect(body._tag).toBe("MetricNotFound")
+      expect(body.metrics).toEqual(["temprature"])
+      expect(body.message).toContain(`no metric named "temprature"`)
+      expect(body.message).toContain("GET /v1/sensor-summaries lists the metrics of each sensor")
+    }
+    const several = await fetchText(pipeline, "/v1/aggregates?metric=cpu,nosuch,temprature,nosuch")
+    expect(several.status).toBe(404)
+    expect(JSON.parse(several.text).metrics).toEqual(["nosuch", "temprature"])
+    const typed = await pipeline.run(Effect.either(pipeline.client.readings.readings({ urlParams: { metric: ["nosuch"], order: "asc", limit: 10 } as never })))
+    expect(typed._tag === "Left" ? typed.left._tag : "").toBe("MetricNotFound")
+  })
+
+  it("lists MetricNotFound in OpenAPI", async () => {
+    const spec = JSON.parse((await fetchText(pipeline, "/openapi.json")).text)
+    for (const path of ["/v1/readings", "/v1/export", "/v1/latest", "/v1/aggregates"]) {
+      const notFound = JSON.stringify(spec.paths[path].get.responses["404"])
+      expect(notFound).toContain("#/components/schemas/MetricNotFound")
+    }
+    expect(spec.components.schemas.MetricNotFound.required).toContain("metrics")
+  })
+
+  it("answers 200 for a metric without readings there", async () => {
+    // Sensor 3 has only temperature readings, and no sensor has readings before 2022-03-04.
+    for (const path of ["/v1/readings?metric=cpu&sensor_id=3", "/v1/latest?metric=cpu&sensor_id=3", "/v1/aggregates?metric=cpu&sensor_id=3", "/v1/readings?metric=cpu&to=2022-03-01T00:00:00Z"]) {
+      const response = await fetchText(pipeline, path)
+      expect(response.status).toBe(200)
+      expect(JSON.parse(response.text).data).toEqual([])
+    }
+  })
+
+  it("finds a metric registered since the cache filled", async () => {
+    const before = await fetchText(pipeline, "/v1/readings?metric=pressure")
+    expect(before.status).toBe(404)
+    await pipeline.write([{ ts: day0, sensor_id: 6, pressure: 1013 }], values.length + 2)
+    const after = await fetchText(pipeline, "/v1/readings?metric=pressure")
+    expect(after.status).toBe(200)
+    expect(JSON.parse(after.text).data).toEqual([{ ts: "2022-03-04T00:00:00.000Z", sensor_id: 6, metric: "pressure", value: 1013 }])
+  })
+
+  it.each([
+    ["POST", "/v1/sensors", "GET"],
+    ["DELETE", "/v1/sensors/3", "GET"],
+    ["PUT", "/v1/aggregates?metric=cpu", "GET"],
+    ["POST", "/openapi.json", "GET"],
+    ["POST", "/health/ready", "GET"]
+  ])("answers 405 for %s %s", async (method, path, allow) => {
+    const response = await fetchText(pipeline, path, {}, method)
+    expect(response.status).toBe(405)
+    expect(response.allow).toBe(allow)
+    expect(response.contentType).toContain("application/json")
+    const body = JSON.parse(response.text)
+    expect(body._tag).toBe("MethodNotAllowed")
+    expect(body.message).toBe(`${method} is not allowed on ${path.split("?")[0]}, which accepts ${allow}; the API is listed at /openapi.json`)
+  })
+
+  it.each([["GET", "/v1/nosuch"], ["POST", "/v1/nosuch"], ["GET", "/v1/sensors/3/extra"]])("answers 404 for %s %s", async (method, path) => {
+    const response = await fetchText(pipeline, path, {}, method)
+    expect(response.status).toBe(404)
+    expect(response.allow).toBe("")
+    expect(JSON.parse(response.text)._tag).toBe("NotFound")
   })
 
   it("writes numbers as JSON numbers", async () => {

@@ -80,13 +80,21 @@ export const startQueryPipeline = async (label: string, extra: Record<string, st
   }
 }
 
-/** A plain GET of `path` on the query server, returning the status, content type and body text. */
-export const fetchText = (pipeline: QueryPipeline, path: string, headers: Record<string, string> = {}) =>
+/**
+ * A plain request of `path` on the query server, with `method` (GET by default), returning the
+ * status, the content type, the `Allow` header (empty when absent) and the body text.
+ */
+export const fetchText = (pipeline: QueryPipeline, path: string, headers: Record<string, string> = {}, method = "GET") =>
   pipeline.run(Effect.gen(function*() {
     const { serverUrl } = yield* Effect.promise(() => import("./TestPipeline.ts"))
     const baseUrl = yield* serverUrl
     return yield* Effect.promise(async () => {
-      const response = await fetch(`${baseUrl}${path}`, { headers })
-      return { status: response.status, contentType: response.headers.get("content-type") ?? "", text: await response.text() }
+      const response = await fetch(`${baseUrl}${path}`, { headers, method })
+      return {
+        status: response.status,
+        contentType: response.headers.get("content-type") ?? "",
+        allow: response.headers.get("allow") ?? "",
+        text: await response.text()
+      }
     })
   }))
