@@ -8,6 +8,7 @@ import { databaseServerCommand } from "./cli/commands/databaseServer.ts"
 import { simulateCommand } from "./cli/commands/simulate.ts"
 import { startCommand } from "./cli/commands/start.ts"
 import { KafkaForTools } from "./cli/Layers.ts"
+import { withPlainConsole } from "./cli/PlainConsole.ts"
 import { commandSettings, serviceNames, validateSettings } from "./cli/Settings.ts"
 import { describeConfigError } from "./runtime/config/ConfigReport.ts"
 import { EmbeddedDatabaseError } from "./runtime/database/EmbeddedDatabase.ts"
@@ -104,6 +105,7 @@ const reportUserError = (error: Error) =>
 
 // @effect/cli prints a usage error itself; logging it again would only repeat it.
 cli(process.argv).pipe(
+  withPlainConsole,
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
   Effect.catchIf(ConfigError.isConfigError, reportConfigError),
   Effect.catchIf(isSqlError, reportDatabaseError),

@@ -46,7 +46,7 @@ const options = {
     Options.withPseudoName("tag"),
     Options.repeated,
     Options.mapEffect((tags) => Effect.forEach(tags, checkErrorTag)),
-    // Without any --error-tag the result is empty; optional only puts the option in brackets in the synopsis.
+    // Options.optional only puts the option in brackets in the synopsis: no --error-tag means every tag either way.
     Options.optional,
     Options.withDescription(
       `Replay only dead letters with this dlq.error.tag, one of ${deadLetterErrorTags.join(", ")}. Repeat it for several. Default: every tag`

@@ -6,13 +6,18 @@ import { defaultMetrics, runSimulator, type SimulatorOptions, validateSimulatorO
 import { commandSettings, serviceNames } from "../Settings.ts"
 import { AllInOneLive, runService, runUntilStopped } from "./services.ts"
 
+/** Defaults of the options, also shown in `--help`, which @effect/cli does not do for `withDefault`. */
+const defaults = { sensors: 10, rate: 50 } as const
+
 const sensors = Options.integer("sensors").pipe(
-  Options.withDefault(10),
-  Options.withDescription("Number of simulated sensors")
+  Options.withDefault(defaults.sensors),
+  Options.withDescription(`Number of simulated sensors. Default: ${defaults.sensors}`)
 )
 const rate = Options.integer("rate").pipe(
-  Options.withDefault(50),
-  Options.withDescription("Readings per second over all simulated sensors")
+  Options.withDefault(defaults.rate),
+  Options.withDescription(
+    `Readings per second over all simulated sensors, each message one reading of the metrics ${defaultMetrics.join(",")}. Default: ${defaults.rate}`
+  )
 )
 
 const baseUrl = (address: HttpServer.Address) =>
