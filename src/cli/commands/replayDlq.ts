@@ -81,7 +81,13 @@ const nonNegative = (option: string, value: Option.Option<number>) =>
     ? Effect.fail(new InvalidReplayOption({ option, value: String(value.value), reason: "expected an integer of at least 0" }))
     : Effect.void
 
-/** Formats the summary as one `label  value` line each, with the values aligned after the longest label. */
+/** Width of the label column of the summary, in characters. */
+const labelWidth = 17
+
+/**
+ * Formats the summary as one `label  value` line each. Labels are padded to `labelWidth`, so the
+ * values line up, and a longer label, such as a long topic name, is followed by two spaces.
+ */
 export const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): string => {
   const rows: Array<readonly [string, string | number]> = [
     ["deadLetterTopic", deadLetterTopic],
@@ -92,8 +98,7 @@ export const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): 
     ["invalid", summary.invalid],
     ["dryRun", String(summary.dryRun)]
   ]
-  const width = Math.max(...rows.map(([label]) => label.length)) + 2
-  return rows.map(([label, value]) => `${label.padEnd(width)}${value}`).join("\n")
+  return rows.map(([label, value]) => `${label.padEnd(Math.max(labelWidth, label.length + 2))}${value}`).join("\n")
 }
 
 /**
