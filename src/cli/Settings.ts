@@ -26,7 +26,8 @@ export const serviceNames = {
   query: "sensor-logger-query",
   allInOne: "sensor-logger",
   simulator: "sensor-logger-simulator",
-  replay: "sensor-logger-replay"
+  replay: "sensor-logger-replay",
+  replayDlq: "sensor-logger-replay-dlq"
 } as const
 
 const common = (serviceName: string): ReadonlyArray<Config.Config<unknown>> => [

@@ -11,7 +11,7 @@ import { KafkaAdmin } from "../../src/runtime/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/runtime/kafka/KafkaClient.ts"
 import { KafkaProducer } from "../../src/runtime/kafka/KafkaProducer.ts"
 import { readCsvFile } from "../../src/tools/replay/Csv.ts"
-import { replayCsv, type ReplayOptionsInput } from "../../src/tools/replay/Replay.ts"
+import { replayCsv, type ReplayOptionsInput, ReplayStoppedAtInvalidRow } from "../../src/tools/replay/Replay.ts"
 import { makeTimestampParser, parseTimeZone } from "../../src/tools/replay/TimeColumn.ts"
 
 /** A temporary directory, removed with the scope. */
@@ -85,6 +85,7 @@ describe("replayCsv", () => {
         readings: 4,
         messages: 3,
         skippedCells: 4,
+        invalidRows: 0,
         firstTs: 1646409307_000000,
         lastTs: 1646409310_000000,
         seconds: 0
@@ -111,9 +112,9 @@ describe("replayCsv", () => {
       // The third row has fractional seconds, which the pattern does not allow.
       expect(Either.isLeft(summary)).toBe(true)
       if (Either.isLeft(summary)) {
-        expect(summary.left.message).toBe(
-          'line 4: invalid timestamp "2015-02-02 14:21:00.250" for time format "%Y-%m-%d %H:%M:%S" in time zone +01:00: ' +
-            'the value does not match the pattern "%Y-%m-%d %H:%M:%S"'
+        expect(summary.left.message).toContain(
+          `${file}, line 4: invalid timestamp "2015-02-02 14:21:00.250" for time format "%Y-%m-%d %H:%M:%S" in time zone +01:00: ` +
+            'the value does not match the pattern "%Y-%m-%d %H:%M:%S". 2 rows before it were sent as 2 readings in 1 message.'
         )
       }
 
@@ -214,7 +215,44 @@ describe("replayCsv", () => {
         Effect.flip,
         Effect.provide(producer.layer)
       )
-      expect(error.message).toBe(`${file}, line 3: invalid sensor id "-2" in column "sensor": expected a non-negative integer`)
+      expect(error.message).toBe(
+        `Replay stopped at an invalid row: ${file}, line 3: invalid sensor id "-2" in column "sensor": expected a non-negative integer. ` +
+          "1 row before it was sent as 1 reading in 1 message. " +
+          "Fix or remove the row and replay the rows after it, or pass --skip-invalid to skip invalid rows"
+      )
+      expect(producer.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1646409307,"sensor_id":1,"v":1}]`
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("sends the rows before a CSV syntax error", () =>
+    Effect.gen(function*() {
+      const file = yield* csvFile('ts,value\n1646409300,1\n1646409301,2\n1646409302,"3\n1646409303,4\n')
+      const producer = recordingProducer()
+      const error = yield* replayCsv({ file, timeColumn: "ts", timeFormat: "unix", sensorId: 3, perMessage: 5, skipInvalid: true }).pipe(
+        Effect.flip,
+        Effect.provide(producer.layer)
+      )
+      expect(error._tag).toBe("ReplayStoppedAtInvalidRow")
+      expect(error.message).toContain(`${file}, line 4: the quoted field that starts on this line has no closing quote`)
+      expect(error.message).toContain("2 rows before it were sent as 2 readings in 1 message.")
+      expect(error.message).not.toContain("--skip-invalid")
+      expect(producer.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1646409300,"sensor_id":3,"value":1},{"ts":1646409301,"sensor_id":3,"value":2}]`
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("counts invalid rows past the logged ones", () =>
+    Effect.gen(function*() {
+      const rows = Array.from({ length: 30 }, (_, index) => (index % 2 === 0 ? `${1646409300 + index},${index}` : `bad,${index}`))
+      const file = yield* csvFile(["ts,value", ...rows].join("\n"))
+      const producer = recordingProducer()
+      const summary = yield* replayCsv({ file, timeColumn: "ts", timeFormat: "unix", sensorId: 3, skipInvalid: true }).pipe(
+        Effect.provide(producer.layer)
+      )
+      expect(summary.rows).toBe(30)
+      expect(summary.invalidRows).toBe(15)
+      expect(summary.readings).toBe(15)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("rejects a missing file", () =>
@@ -304,6 +342,137 @@ describe("replayCsv against Kafka", () => {
         const readings = JSON.parse(record.value) as Array<{ ts: number; sensor_id: number }>
         expect(readings.every((reading) => String(reading.sensor_id) === record.key)).toBe(true)
       }
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.mergeAll(KafkaProducer.layer, KafkaAdmin.layer).pipe(Layer.provide(clientLayer))),
+      Effect.provide(NodeFileSystem.layer)
+    ))
+})
+
+/** A CSV file whose lines 5, 7 and 8 are invalid: month 13, a negative sensor id and a missing field. */
+const csvWithInvalidRows = [
+  "date,sensor,Temperature",
+  "2022-01-01 00:00:00,801,20",
+  "2022-01-01 00:00:01,801,21",
+  "2022-01-01 00:00:02,802,22",
+  "2022-13-01 00:00:03,801,23",
+  "2022-01-01 00:00:04,801,24",
+  "2022-01-01 00:00:05,-1,25",
+  "2022-01-01 00:00:06,801",
+  "2022-01-01 00:00:07,802,27",
+  ""
+].join("\n")
+
+const invalidRowsOptions = (file: string, topic: string, skipInvalid: boolean): ReplayOptionsInput => ({
+  file,
+  topic,
+  columns: ["Temperature=temperature"],
+  timeFormat: "%Y-%m-%d %H:%M:%S",
+  sensorIdColumn: "sensor",
+  perMessage: 2,
+  skipInvalid
+})
+
+describe("replayCsv with invalid rows against Kafka", () => {
+  const brokers = () => inject("kafkaBrokers").split(",")
+  const clientLayer = Layer.suspend(() => KafkaClient.layer({ brokers: brokers(), clientId: "replay-invalid-test" }))
+
+  /** Reads every record of `topic` from the beginning, after the replay has finished: its high-water marks bound the read. */
+  const readTopic = (topic: string) =>
+    Effect.promise(async () => {
+      const kafka = new Kafka({ brokers: brokers(), clientId: "replay-invalid-test-reader", logLevel: logLevel.NOTHING })
+      const admin = kafka.admin()
+      await admin.connect()
+      const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect())
+      const total = offsets.reduce((sum, partition) => sum + Number(partition.high), 0)
+      const consumer = kafka.consumer({ groupId: `${topic}.check` })
+      await consumer.connect()
+      try {
+        await consumer.subscribe({ topic, fromBeginning: true })
+        const received: Array<{ key: string; offset: number; value: string }> = []
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`read ${received.length} of ${total} records of ${topic}`)), 60_000)
+          if (total === 0) resolve()
+          void consumer.run({
+            eachMessage: async ({ message }) => {
+              received.push({ key: message.key?.toString() ?? "", offset: Number(message.offset), value: message.value?.toString() ?? "" })
+              if (received.length === total) {
+                clearTimeout(timer)
+                resolve()
+              }
+            }
+          })
+        })
+        return received.sort((a, b) => a.key.localeCompare(b.key) || a.offset - b.offset)
+      } finally {
+        await consumer.disconnect()
+      }
+    })
+
+  const newTopic = (name: string) =>
+    Effect.gen(function*() {
+      const topic = `test.replay.${name}.${process.pid}.${Date.now().toString(36)}`
+      const admin = yield* KafkaAdmin
+      yield* admin.ensureTopics([topic], 1)
+      return topic
+    })
+
+  it.live("sends the rows before an invalid row, then stops", () =>
+    Effect.gen(function*() {
+      const topic = yield* newTopic("stop")
+      const file = yield* csvFile(csvWithInvalidRows)
+
+      const error = yield* replayCsv(invalidRowsOptions(file, topic, false)).pipe(Effect.flip)
+      expect(error).toBeInstanceOf(ReplayStoppedAtInvalidRow)
+      if (!(error instanceof ReplayStoppedAtInvalidRow)) return
+      expect(error.line).toBe(5)
+      expect(error.rowsSent).toBe(3)
+      expect(error.readingsSent).toBe(3)
+      expect(error.messagesSent).toBe(2)
+      expect(error.message).toBe(
+        `Replay stopped at an invalid row: ${file}, line 5: invalid timestamp "2022-13-01 00:00:03" for time format ` +
+          `"%Y-%m-%d %H:%M:%S" in time zone UTC: month 13 is out of range 1 to 12. ` +
+          "3 rows before it were sent as 3 readings in 2 messages. " +
+          "Fix or remove the row and replay the rows after it, or pass --skip-invalid to skip invalid rows"
+      )
+
+      const records = yield* readTopic(topic)
+      expect(records.map(({ key, value }) => ({ key, value }))).toEqual([
+        {
+          key: "801",
+          value: `[{"ts":1640995200,"sensor_id":801,"temperature":20},{"ts":1640995201,"sensor_id":801,"temperature":21}]`
+        },
+        { key: "802", value: `[{"ts":1640995202,"sensor_id":802,"temperature":22}]` }
+      ])
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.mergeAll(KafkaProducer.layer, KafkaAdmin.layer).pipe(Layer.provide(clientLayer))),
+      Effect.provide(NodeFileSystem.layer)
+    ))
+
+  it.live("skips and counts invalid rows with skipInvalid", () =>
+    Effect.gen(function*() {
+      const topic = yield* newTopic("skip")
+      const file = yield* csvFile(csvWithInvalidRows)
+
+      const summary = yield* replayCsv(invalidRowsOptions(file, topic, true))
+      expect(summary.rows).toBe(8)
+      expect(summary.invalidRows).toBe(3)
+      expect(summary.readings).toBe(5)
+      expect(summary.messages).toBe(3)
+
+      const records = yield* readTopic(topic)
+      expect(records.map(({ key, value }) => ({ key, value }))).toEqual([
+        {
+          key: "801",
+          value: `[{"ts":1640995200,"sensor_id":801,"temperature":20},{"ts":1640995201,"sensor_id":801,"temperature":21}]`
+        },
+        { key: "801", value: `[{"ts":1640995204,"sensor_id":801,"temperature":24}]` },
+        {
+          key: "802",
+          value: `[{"ts":1640995202,"sensor_id":802,"temperature":22},{"ts":1640995207,"sensor_id":802,"temperature":27}]`
+        }
+      ])
     }).pipe(
       Effect.scoped,
       Effect.provide(Layer.mergeAll(KafkaProducer.layer, KafkaAdmin.layer).pipe(Layer.provide(clientLayer))),

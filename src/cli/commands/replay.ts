@@ -58,6 +58,12 @@ const options = {
   delimiter: Options.text("delimiter").pipe(
     Options.withDefault(","),
     Options.withDescription("Field separator of the CSV file, one character. Default: ,")
+  ),
+  skipInvalid: Options.boolean("skip-invalid").pipe(
+    Options.withDescription(
+      "Skip rows with an invalid timestamp, sensor id or field count, log the first 10 of them and count them all in the " +
+        "summary (invalidRows). Without it, the replay sends the rows before the first invalid row and stops there with exit code 1"
+    )
   )
 }
 
@@ -69,6 +75,7 @@ const formatSummary = (summary: ReplaySummary): string =>
     `readings      ${summary.readings}`,
     `messages      ${summary.messages}`,
     `skippedCells  ${summary.skippedCells}`,
+    `invalidRows   ${summary.invalidRows}`,
     `firstTs       ${formatInstant(summary.firstTs)}`,
     `lastTs        ${formatInstant(summary.lastTs)}`,
     `seconds       ${summary.seconds.toFixed(3)}`
@@ -89,6 +96,7 @@ export const replayCommand = Command.make("replay", { file, ...options }, (args)
       perMessage: args.perMessage,
       topic: args.topic,
       delimiter: args.delimiter,
+      skipInvalid: args.skipInvalid,
       ...Option.match(args.sensorId, { onNone: () => ({}), onSome: (sensorId) => ({ sensorId }) }),
       ...Option.match(args.sensorIdColumn, { onNone: () => ({}), onSome: (sensorIdColumn) => ({ sensorIdColumn }) }),
       ...Option.match(args.rate, { onNone: () => ({}), onSome: (rate) => ({ rate }) })

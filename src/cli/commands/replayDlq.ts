@@ -1,9 +1,12 @@
-import { Command, Options } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Console, Data, Effect, Layer, Option } from "effect"
+import { InvalidMessage, InvalidReading } from "../../domain/errors.ts"
 import { readingsTopic } from "../../domain/Message.ts"
+import { writeRejectedTag } from "../../ingest/DeadLetter.ts"
 import { replayDeadLetters, type ReplaySummary } from "../../ingest/DeadLetterReplay.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
 import { KafkaForTools } from "../Layers.ts"
+import { commandSettings, serviceNames, validateSettings } from "../Settings.ts"
 
 /** A `replay-dlq` option with a value it cannot use. */
 export class InvalidReplayOption extends Data.TaggedError("InvalidReplayOption")<{
@@ -16,6 +19,21 @@ export class InvalidReplayOption extends Data.TaggedError("InvalidReplayOption")
   }
 }
 
+/**
+ * Every `dlq.error.tag` the ingest job writes: the decoding errors of a message or a reading, and
+ * the tag of a record whose values the database rejected.
+ */
+export const deadLetterErrorTags: ReadonlyArray<string> = [InvalidMessage._tag, InvalidReading._tag, writeRejectedTag]
+
+const checkErrorTag = (tag: string) =>
+  deadLetterErrorTags.includes(tag)
+    ? Effect.succeed(tag)
+    : Effect.fail(
+      ValidationError.invalidValue(
+        HelpDoc.p(`Invalid --error-tag ${JSON.stringify(tag)}: expected one of ${deadLetterErrorTags.join(", ")}`)
+      )
+    )
+
 const options = {
   topic: Options.text("topic").pipe(
     Options.optional,
@@ -25,9 +43,13 @@ const options = {
     )
   ),
   errorTag: Options.text("error-tag").pipe(
+    Options.withPseudoName("tag"),
     Options.repeated,
+    Options.mapEffect((tags) => Effect.forEach(tags, checkErrorTag)),
+    // Options.optional only puts the option in brackets in the synopsis: no --error-tag means every tag either way.
+    Options.optional,
     Options.withDescription(
-      "Replay only dead letters with this dlq.error.tag (InvalidMessage, InvalidReading, WriteRejected). Repeat it for several. Default: every tag"
+      `Replay only dead letters with this dlq.error.tag, one of ${deadLetterErrorTags.join(", ")}. Repeat it for several. Default: every tag`
     )
   ),
   partition: Options.integer("partition").pipe(
@@ -59,17 +81,24 @@ const nonNegative = (option: string, value: Option.Option<number>) =>
     ? Effect.fail(new InvalidReplayOption({ option, value: String(value.value), reason: "expected an integer of at least 0" }))
     : Effect.void
 
-const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): string => {
-  const line = (label: string, value: string | number) => `${label.padEnd(17)}${value}`
-  return [
-    line("deadLetterTopic", deadLetterTopic),
-    line("scanned", summary.scanned),
-    line(summary.dryRun ? "wouldReplay" : "replayed", summary.replayed),
-    ...Object.entries(summary.byTopic).map(([topic, count]) => line(`  to ${topic}`, count)),
-    line("skipped", summary.skipped),
-    line("invalid", summary.invalid),
-    line("dryRun", String(summary.dryRun))
-  ].join("\n")
+/** Width of the label column of the summary, in characters. */
+const labelWidth = 17
+
+/**
+ * Formats the summary as one `label  value` line each. Labels are padded to `labelWidth`, so the
+ * values line up, and a longer label, such as a long topic name, is followed by two spaces.
+ */
+export const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): string => {
+  const rows: Array<readonly [string, string | number]> = [
+    ["deadLetterTopic", deadLetterTopic],
+    ["scanned", summary.scanned],
+    [summary.dryRun ? "wouldReplay" : "replayed", summary.replayed],
+    ...Object.entries(summary.byTopic).map(([topic, count]) => [`  to ${topic}`, count] as const),
+    ["skipped", summary.skipped],
+    ["invalid", summary.invalid],
+    ["dryRun", String(summary.dryRun)]
+  ]
+  return rows.map(([label, value]) => `${label.padEnd(Math.max(labelWidth, label.length + 2))}${value}`).join("\n")
 }
 
 /**
@@ -79,6 +108,7 @@ const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): string 
  */
 export const replayDlqCommand = Command.make("replay-dlq", options, (args) =>
   Effect.gen(function*() {
+    yield* validateSettings(commandSettings.tools(serviceNames.replayDlq))
     yield* nonNegative("partition", args.partition)
     yield* nonNegative("from-offset", args.fromOffset)
     yield* nonNegative("to-offset", args.toOffset)
@@ -100,7 +130,7 @@ export const replayDlqCommand = Command.make("replay-dlq", options, (args) =>
     const summary = yield* replayDeadLetters({
       deadLetterTopic,
       groupId: Option.getOrElse(args.group, () => `${ingestGroup}.replay-dlq`),
-      errorTags: args.errorTag,
+      errorTags: Option.getOrElse(args.errorTag, () => []),
       sourcePartition: args.partition,
       fromOffset: Option.map(args.fromOffset, BigInt),
       toOffset: Option.map(args.toOffset, BigInt),

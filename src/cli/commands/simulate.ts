@@ -1,33 +1,48 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option } from "effect"
 import process from "node:process"
-import { MetricList, runSimulator, type SimulatorSummary, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
+import { defaultMetrics, MetricList, runSimulator, type SimulatorSummary, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
 import { TracingLive } from "../../runtime/telemetry/Tracing.ts"
 import { KafkaForTools } from "../Layers.ts"
 import { commandSettings, serviceNames, validateSettings } from "../Settings.ts"
 
+/** Defaults of the options, also shown in `--help`, which @effect/cli does not do for `withDefault`. */
+const defaults = { sensors: 10, rate: 100, perMessage: 1, seed: 1, firstSensorId: 1 } as const
+
 const options = {
-  sensors: Options.integer("sensors").pipe(Options.withDefault(10), Options.withDescription("Number of sensors")),
+  sensors: Options.integer("sensors").pipe(
+    Options.withDefault(defaults.sensors),
+    Options.withDescription(`Number of sensors. Default: ${defaults.sensors}`)
+  ),
   rate: Options.integer("rate").pipe(
-    Options.withDefault(100),
-    Options.withDescription("Readings per second over all sensors")
+    Options.withDefault(defaults.rate),
+    Options.withDescription(`Readings per second over all sensors. Default: ${defaults.rate}`)
   ),
   perMessage: Options.integer("per-message").pipe(
-    Options.withDefault(1),
-    Options.withDescription("Readings per Kafka message (the original format is an array)")
+    Options.withDefault(defaults.perMessage),
+    Options.withDescription(`Readings per Kafka message (the original format is an array). Default: ${defaults.perMessage}`)
   ),
   metrics: Options.text("metrics").pipe(
     Options.withSchema(MetricList),
-    Options.withDefault(["temperature", "cpu"] as unknown as typeof MetricList.Type),
-    Options.withDescription("Comma-separated metric names of each reading")
+    Options.withDefault(defaultMetrics),
+    Options.withDescription(`Comma-separated metric names of each reading. Default: ${defaultMetrics.join(",")}`)
   ),
-  count: Options.integer("count").pipe(Options.optional, Options.withDescription("Stop after this many readings")),
-  duration: Options.integer("duration").pipe(Options.optional, Options.withDescription("Stop after this many seconds")),
-  seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("Seed of the generated values")),
+  count: Options.integer("count").pipe(
+    Options.optional,
+    Options.withDescription("Stop after this many readings. Default: no limit")
+  ),
+  duration: Options.integer("duration").pipe(
+    Options.optional,
+    Options.withDescription("Stop after this many seconds. Default: no limit")
+  ),
+  seed: Options.integer("seed").pipe(
+    Options.withDefault(defaults.seed),
+    Options.withDescription(`Seed of the generated values. Default: ${defaults.seed}`)
+  ),
   firstSensorId: Options.integer("first-sensor-id").pipe(
-    Options.withDefault(1),
-    Options.withDescription("Id of the first sensor; the others follow consecutively")
+    Options.withDefault(defaults.firstSensorId),
+    Options.withDescription(`Id of the first sensor; the others follow consecutively. Default: ${defaults.firstSensorId}`)
   )
 }
 

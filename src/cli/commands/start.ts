@@ -2,23 +2,36 @@ import { Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import { Cause, Console, Duration, Effect, Schedule } from "effect"
 import { IngestStats } from "../../ingest/IngestStats.ts"
-import { defaultMetrics, runSimulator } from "../../tools/simulator/Simulator.ts"
+import { defaultMetrics, runSimulator, type SimulatorOptions, validateSimulatorOptions } from "../../tools/simulator/Simulator.ts"
 import { commandSettings, serviceNames } from "../Settings.ts"
 import { AllInOneLive, runService, runUntilStopped } from "./services.ts"
 
+/** Defaults of the options, also shown in `--help`, which @effect/cli does not do for `withDefault`. */
+const defaults = { sensors: 10, rate: 50 } as const
+
 const sensors = Options.integer("sensors").pipe(
-  Options.withDefault(10),
-  Options.withDescription("Number of simulated sensors")
+  Options.withDefault(defaults.sensors),
+  Options.withDescription(`Number of simulated sensors. Default: ${defaults.sensors}`)
 )
 const rate = Options.integer("rate").pipe(
-  Options.withDefault(50),
-  Options.withDescription("Readings per second over all simulated sensors")
+  Options.withDefault(defaults.rate),
+  Options.withDescription(
+    `Readings per second over all simulated sensors, each message one reading of the metrics ${defaultMetrics.join(",")}. Default: ${defaults.rate}`
+  )
 )
 
 const baseUrl = (address: HttpServer.Address) =>
   address._tag === "TcpAddress"
     ? `http://${address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname}:${address.port}`
     : `unix:${address.path}`
+
+const simulatorOptions = (options: { readonly sensors: number; readonly rate: number }): SimulatorOptions => ({
+  sensors: options.sensors,
+  rate: options.rate,
+  readingsPerMessage: 1,
+  metrics: defaultMetrics,
+  seed: 1
+})
 
 /** The simulator, the start-up message and the progress lines of `start`, inside the all-in-one layers. */
 const startProgram = (options: { readonly sensors: number; readonly rate: number }) =>
@@ -41,13 +54,7 @@ const startProgram = (options: { readonly sensors: number; readonly rate: number
         ""
       ].join("\n")
     )
-    yield* runSimulator({
-      sensors: options.sensors,
-      rate: options.rate,
-      readingsPerMessage: 1,
-      metrics: defaultMetrics,
-      seed: 1
-    }).pipe(
+    yield* runSimulator(simulatorOptions(options)).pipe(
       Effect.tapErrorCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.logInfo("Simulator stopped") : Effect.logError("Simulator failed", cause)
       ),
@@ -77,6 +84,8 @@ const startProgram = (options: { readonly sensors: number; readonly rate: number
  * lets the ingest job commit what it wrote, and shuts everything down.
  */
 export const startCommand = Command.make("start", { sensors, rate }, (options) =>
-  runService(commandSettings.allInOne, serviceNames.allInOne, Effect.scoped(startProgram(options)), AllInOneLive).pipe(
-    Effect.annotateLogs({ service: "all-in-one" })
-  )).pipe(Command.withDescription("Run the all-in-one pipeline with the built-in device simulator feeding it"))
+  // The simulator runs in the background of the pipeline, so a bad option is rejected before anything starts.
+  Effect.zipRight(
+    validateSimulatorOptions(simulatorOptions(options)),
+    runService(commandSettings.allInOne, serviceNames.allInOne, Effect.scoped(startProgram(options)), AllInOneLive)
+  ).pipe(Effect.annotateLogs({ service: "all-in-one" }))).pipe(Command.withDescription("Run the all-in-one pipeline with the built-in device simulator feeding it"))

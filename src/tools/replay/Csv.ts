@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Chunk, Effect, type Scope, Schema, Sink, Stream } from "effect"
+import { Chunk, Effect, Option, type Scope, Schema, Stream } from "effect"
 
 /** A CSV input that cannot be read as a table. `line` is 1-based, and 0 when no line is at fault. */
 export class CsvError extends Schema.TaggedError<CsvError>()("CsvError", {
@@ -18,6 +18,11 @@ export interface CsvOptions {
   readonly delimiter?: string
   /** Name of the input in error messages, usually its path. Default `CSV input`. */
   readonly source?: string
+  /**
+   * Whether a data row with another field count than the header fails the row stream. Default
+   * true. A caller that skips such rows passes false and checks each row with `fieldCountError`.
+   */
+  readonly checkFieldCount?: boolean
 }
 
 /** One record of the input: its fields, unquoted, and the line on which it starts. */
@@ -42,7 +47,10 @@ export interface CsvHeader {
 /** A CSV input split into its header and a stream of data rows, valid within the scope that read it. */
 export interface CsvTable<E> {
   readonly header: CsvHeader
-  /** Data rows, each with exactly `header.columns.length` fields. A row with another count fails the stream. */
+  /**
+   * Data rows, each with exactly `header.columns.length` fields. A row with another count fails
+   * the stream, unless `checkFieldCount` is false.
+   */
   readonly rows: Stream.Stream<CsvRecord, CsvError | E>
 }
 
@@ -198,6 +206,30 @@ const mapChunksUntilError = <A, B, E2>(
     })
   )
 
+/**
+ * Reads at least `count` elements of `stream` (fewer when it ends first) and returns the first
+ * `count` with a stream of the rest, which is valid within the scope. It replaces `Stream.peel`,
+ * which in effect 3.22 runs the stream in a forked fiber and turns a failure after the first
+ * elements into a `ChannelException` defect, so that `Stream.catchTag` cannot catch the error.
+ */
+export const splitStream = <A, E, R>(
+  stream: Stream.Stream<A, E, R>,
+  count: number
+): Effect.Effect<readonly [Chunk.Chunk<A>, Stream.Stream<A, E>], E, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<R>()
+    const pull = Effect.provide(yield* Stream.toPull(stream), context)
+    let first = Chunk.empty<A>()
+    while (Chunk.size(first) < count) {
+      const chunk = yield* Effect.catchAll(pull, (error) =>
+        Option.match(error, { onNone: () => Effect.succeed(undefined), onSome: (cause) => Effect.fail(cause) }))
+      if (chunk === undefined) return [first, Stream.empty] as const
+      first = Chunk.appendAll(first, chunk)
+    }
+    const rest = Stream.concat(Stream.fromChunk(Chunk.drop(first, count)), Stream.repeatEffectChunkOption(pull))
+    return [Chunk.take(first, count), rest] as const
+  })
+
 const sourceName = (options: CsvOptions) => options.source ?? "CSV input"
 
 /** Returns the delimiter's character code, or why it cannot be a delimiter. */
@@ -245,7 +277,7 @@ export const readCsv = (options: CsvOptions = {}) =>
 <E, R>(text: Stream.Stream<string, E, R>): Effect.Effect<CsvTable<E>, CsvError | E, R | Scope.Scope> =>
   Effect.gen(function*() {
     const source = sourceName(options)
-    const [first, rest] = yield* parseCsvRecords(options)(text).pipe(Stream.peel(Sink.take<CsvRecord>(2)))
+    const [first, rest] = yield* splitStream(parseCsvRecords(options)(text), 2)
     const headerRecord = Chunk.get(first, 0)
     if (headerRecord._tag === "None") {
       return yield* new CsvError({ source, line: 0, reason: "the input is empty; expected a header row" })
@@ -255,21 +287,12 @@ export const readCsv = (options: CsvOptions = {}) =>
     const firstRow = Chunk.get(first, 1)
     const rowIndex = firstRow._tag === "Some" && firstRow.value.fields.length === named.length + 1
     const header: CsvHeader = { line: headerLine, columns: rowIndex ? ["", ...named] : named, rowIndex }
-    const expected = header.columns.length
-    const expectation = rowIndex
-      ? `${expected} fields, an unnamed row index and the ${named.length} columns of the header (line ${headerLine}), as the first data row has`
-      : `${expected} fields, one for each column of the header (line ${headerLine})`
-
+    const checkFieldCount = options.checkFieldCount ?? true
     const rows = Stream.concat(Stream.fromChunk(Chunk.drop(first, 1)), rest).pipe(
       mapChunksUntilError((chunk: Chunk.Chunk<CsvRecord>, out: Array<CsvRecord>) => {
         for (const row of chunk) {
-          if (row.fields.length !== expected) {
-            return new CsvError({
-              source,
-              line: row.line,
-              reason: `the row has ${row.fields.length} fields, expected ${expectation}`
-            })
-          }
+          const error = checkFieldCount ? fieldCountError(source, header, row) : undefined
+          if (error !== undefined) return error
           out.push(row)
         }
         return undefined
@@ -277,6 +300,17 @@ export const readCsv = (options: CsvOptions = {}) =>
     )
     return { header, rows }
   })
+
+/** Returns the error of a data row whose field count differs from the header's, or undefined. */
+export const fieldCountError = (source: string, header: CsvHeader, row: CsvRecord): CsvError | undefined => {
+  const expected = header.columns.length
+  if (row.fields.length === expected) return undefined
+  const named = header.rowIndex ? expected - 1 : expected
+  const expectation = header.rowIndex
+    ? `${expected} fields, an unnamed row index and the ${named} columns of the header (line ${header.line}), as the first data row has`
+    : `${expected} fields, one for each column of the header (line ${header.line})`
+  return new CsvError({ source, line: row.line, reason: `the row has ${row.fields.length} fields, expected ${expectation}` })
+}
 
 /**
  * Opens a UTF-8 CSV file and reads its header (see `readCsv`). The file is streamed in chunks

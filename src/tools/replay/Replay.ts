@@ -1,6 +1,6 @@
 import type { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Chunk, Clock, Duration, Effect, Either, ParseResult, Schema, Sink, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, ParseResult, Schema, Stream } from "effect"
 import type { Message } from "kafkajs"
 import { readingsTopic } from "../../domain/Message.ts"
 import { MetricName } from "../../domain/MetricName.ts"
@@ -8,7 +8,7 @@ import { SensorId } from "../../domain/SensorId.ts"
 import { type EpochMicros, formatEpochMicros } from "../../domain/Timestamp.ts"
 import type { KafkaError } from "../../runtime/kafka/KafkaError.ts"
 import { KafkaProducer } from "../../runtime/kafka/KafkaProducer.ts"
-import { type CsvError, type CsvHeader, type CsvRecord, readCsvFile } from "./Csv.ts"
+import { type CsvError, type CsvHeader, type CsvRecord, fieldCountError, readCsvFile, splitStream } from "./Csv.ts"
 import {
   type InvalidTimeFormat,
   type InvalidTimestamp,
@@ -56,8 +56,40 @@ export class InvalidSensorId extends Schema.TaggedError<InvalidSensorId>()("Inva
   }
 }
 
+/** A data row that cannot become a reading: a bad timestamp, sensor id or field count. */
+export type InvalidRow = InvalidTimestamp | InvalidSensorId | CsvError
+
+/**
+ * The replay stopped at an invalid row or at a CSV syntax error. Every row before it was sent,
+ * and its counts give how much was sent.
+ */
+export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedAtInvalidRow>()("ReplayStoppedAtInvalidRow", {
+  file: Schema.String,
+  line: Schema.Number,
+  /** The row's error, starting with the file and line. */
+  detail: Schema.String,
+  /** Data rows before the invalid one; each was sent, unless it had no metric value. */
+  rowsSent: Schema.Number,
+  readingsSent: Schema.Number,
+  messagesSent: Schema.Number,
+  /** Whether `skipInvalid` could have skipped the row; a CSV syntax error cannot be skipped. */
+  skippable: Schema.Boolean
+}) {
+  override get message(): string {
+    const advice = this.skippable
+      ? "Fix or remove the row and replay the rows after it, or pass --skip-invalid to skip invalid rows"
+      : "Fix the file and replay the rows from this line on"
+    const sent = `${countOf(this.rowsSent, "row")} before it ${this.rowsSent === 1 ? "was" : "were"} sent as ` +
+      `${countOf(this.readingsSent, "reading")} in ${countOf(this.messagesSent, "message")}`
+    return `Replay stopped at an invalid row: ${this.detail}. ${sent}. ${advice}`
+  }
+}
+
+const countOf = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`
+
 export type ReplayError =
   | InvalidReplayOptions
+  | ReplayStoppedAtInvalidRow
   | InvalidTimeFormat
   | InvalidTimeZone
   | InvalidTimestamp
@@ -135,6 +167,11 @@ export const ReplayOptions = Schema.Struct({
   rate: Schema.optionalWith(Schema.Number.pipe(Schema.finite(), Schema.positive()), { exact: true }),
   /** Field separator of the CSV file, one character. */
   delimiter: Schema.optionalWith(Schema.String.pipe(Schema.length(1)), { exact: true, default: () => "," }),
+  /**
+   * Whether a row with a bad timestamp, sensor id or field count is logged and skipped. When
+   * false, the replay sends the rows before it and fails with `ReplayStoppedAtInvalidRow`.
+   */
+  skipInvalid: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => false }),
   /** Maximum Kafka messages in one `send` call, which waits for the broker's acknowledgement. */
   messagesPerSend: Schema.optionalWith(PositiveInt, { exact: true, default: () => 50 })
 })
@@ -328,22 +365,30 @@ interface OutgoingMessage {
 /** Non-numeric cells logged one by one before the rest are only counted. */
 const maxLoggedInvalidCells = 5
 
+/** Skipped invalid rows logged one by one before the rest are only counted. */
+const maxLoggedInvalidRows = 10
+
 const sensorIdPattern = /^\d+$/
 
 /**
  * Turns rows into readings in the original format and groups them into messages of at most
  * `perMessage` readings of one sensor, in file order. A metric cell that is empty or not a number
  * is left out of its reading and counted in `skippedCells`. A row without any metric value
- * gives no reading.
+ * gives no reading. An invalid row is counted in `invalidRows` when `skipInvalid` is set, and
+ * otherwise sets `stoppedAt`, after which the builder takes no more rows.
  */
 class MessageBuilder {
   rows = 0
   readings = 0
   skippedCells = 0
+  invalidRows = 0
   firstTs: EpochMicros | null = null
   lastTs: EpochMicros | null = null
+  /** The invalid row that stopped the replay, and the count of data rows before it. */
+  stoppedAt: { readonly error: InvalidRow; readonly rowsBefore: number } | undefined = undefined
   private loggedInvalidCells = 0
   private readonly invalidCells: Array<{ line: number; column: string; value: string }> = []
+  private readonly skippedRows: Array<InvalidRow> = []
   private readonly pending = new Map<SensorId, Array<Record<string, number>>>()
 
   constructor(
@@ -354,11 +399,26 @@ class MessageBuilder {
   ) {}
 
   /**
-   * Adds one row; returns the message it completes, if any. Non-numeric cells to log are queued
-   * in `invalidCells`, so this per-row step stays synchronous.
+   * Adds one row and returns the message it completes, if any. Non-numeric cells and skipped
+   * rows to log are queued, so this per-row step stays synchronous.
    */
-  add(row: CsvRecord): Either.Either<OutgoingMessage | undefined, InvalidTimestamp | InvalidSensorId> {
+  add(row: CsvRecord): OutgoingMessage | undefined {
+    if (this.stoppedAt !== undefined) return undefined
     this.rows++
+    const reading = this.readingOf(row)
+    if (Either.isRight(reading)) return reading.right
+    if (this.options.skipInvalid) {
+      this.invalidRows++
+      if (this.invalidRows <= maxLoggedInvalidRows) this.skippedRows.push(reading.left)
+    } else {
+      this.stoppedAt = { error: reading.left, rowsBefore: this.rows - 1 }
+    }
+    return undefined
+  }
+
+  private readingOf(row: CsvRecord): Either.Either<OutgoingMessage | undefined, InvalidRow> {
+    const fieldCount = fieldCountError(this.options.file, this.header, row)
+    if (fieldCount !== undefined) return Either.left(fieldCount)
     const micros = this.parseTimestamp(row.fields[this.plan.timeIndex] ?? "", row.line)
     if (Either.isLeft(micros)) return Either.left(micros.left)
     const sensorId = this.sensorIdOf(row)
@@ -396,13 +456,24 @@ class MessageBuilder {
     return Either.right(toMessage(sensorId.right, readings))
   }
 
-  /** Logs the queued non-numeric cells, each with its line and column. */
-  logInvalidCells(): Effect.Effect<void> {
+  /** Logs the queued non-numeric cells and skipped rows, each with its line. */
+  logQueued(): Effect.Effect<void> {
     const cells = this.invalidCells.splice(0)
-    return Effect.forEach(cells, (cell) =>
+    const rows = this.skippedRows.splice(0)
+    const file = this.options.file
+    const logCells = Effect.forEach(cells, (cell) =>
       Effect.logWarning("Cell is not a number; its metric is left out of the reading").pipe(
-        Effect.annotateLogs({ file: this.options.file, ...cell })
+        Effect.annotateLogs({ file, ...cell })
       ), { discard: true })
+    const logRows = Effect.forEach(rows, (error) => {
+      const last = this.invalidRows >= maxLoggedInvalidRows && error === rows.at(-1)
+      return Effect.logWarning(
+        last
+          ? `Invalid row skipped; further invalid rows are skipped without a log line each, and the summary counts them`
+          : "Invalid row skipped"
+      ).pipe(Effect.annotateLogs({ file, line: error.line, error: describeInvalidRow(file, error) }))
+    }, { discard: true })
+    return Effect.zipRight(logCells, logRows)
   }
 
   /** Returns the incomplete messages left at the end of the file, one per sensor. */
@@ -429,6 +500,10 @@ class MessageBuilder {
   }
 }
 
+/** The message of an invalid row, starting with the file and line as the CSV errors do. */
+const describeInvalidRow = (file: string, error: InvalidRow): string =>
+  error._tag === "InvalidTimestamp" ? `${file}, ${error.message}` : error.message
+
 /** Serializes readings compactly: `[{"ts":1646409307,"sensor_id":1,...}]`, equal as JSON to the devices' spaced form. */
 const toMessage = (sensorId: SensorId, readings: ReadonlyArray<Record<string, number>>): OutgoingMessage => ({
   key: String(sensorId),
@@ -450,6 +525,8 @@ export interface ReplaySummary {
   readonly messages: number
   /** Metric cells left out because they were empty or not a number. */
   readonly skippedCells: number
+  /** Rows skipped because their timestamp, sensor id or field count was invalid (with `skipInvalid`). */
+  readonly invalidRows: number
   readonly firstTs: EpochMicros | null
   readonly lastTs: EpochMicros | null
   /** Wall-clock duration of the replay, in seconds. */
@@ -465,8 +542,11 @@ const progressIntervalMillis = 5_000
  * sensor. Its key is the sensor id, so a sensor's readings keep their order within a partition.
  * Messages go out `messagesPerSend` at a time, each call waiting for the broker's acknowledgement.
  *
- * The replay stops at the first invalid row, which has a bad timestamp, sensor id or field count.
- * Messages sent before it stay in the topic. With `rate`, each send waits until the readings sent
+ * An invalid row has a bad timestamp, sensor id or field count. With `skipInvalid`, each one is
+ * skipped and counted in `invalidRows`, and the first ten are logged. Without it, the replay
+ * sends every reading of the rows before the first invalid row and then fails with
+ * `ReplayStoppedAtInvalidRow`. A CSV syntax error, such as an unclosed quote, always stops the
+ * replay that way, because the rows after it cannot be found. With `rate`, each send waits until the readings sent
  * before it, at `rate` per second, fill the time since the start. The average thus stays at or
  * below `rate`, but each send goes out as one burst of about one second of readings or one message.
  */
@@ -479,10 +559,16 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
   const producer = yield* KafkaProducer
   const startMillis = yield* Clock.currentTimeMillis
 
-  const { builder, messagesSent } = yield* Effect.scoped(
+  const { builder, messagesSent, syntaxError } = yield* Effect.scoped(
     Effect.gen(function*() {
-      const table = yield* readCsvFile(options.file, { delimiter: options.delimiter })
-      const [sample, rest] = yield* table.rows.pipe(Stream.peel(Sink.take<CsvRecord>(numericSampleRows)))
+      // MessageBuilder checks each row's field count, so that a misshapen row can be skipped.
+      const table = yield* readCsvFile(options.file, { delimiter: options.delimiter, checkFieldCount: false })
+      // A syntax error ends the rows there, so that the rows before it are still sent.
+      let syntaxError: CsvError | undefined
+      const rows = table.rows.pipe(
+        Stream.catchTag("CsvError", (error) => Stream.execute(Effect.sync(() => void (syntaxError = error))))
+      )
+      const [sample, rest] = yield* splitStream(rows, numericSampleRows)
       const plan = yield* planColumns(options, table.header, Chunk.toReadonlyArray(sample))
       yield* Effect.logInfo("Replay started").pipe(
         Effect.annotateLogs({
@@ -496,19 +582,17 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
       )
 
       const builder = new MessageBuilder(options, table.header, plan, parseTimestamp)
+      // The readings of the rows before an invalid row are flushed and sent before the replay stops.
       const messages = Stream.concat(Stream.fromChunk(sample), rest).pipe(
-        Stream.mapChunksEffect((rows) =>
+        Stream.takeWhile(() => builder.stoppedAt === undefined),
+        Stream.mapChunksEffect((chunk) =>
           Effect.gen(function*() {
             const out: Array<OutgoingMessage> = []
-            for (const row of rows) {
+            for (const row of chunk) {
               const message = builder.add(row)
-              if (Either.isLeft(message)) {
-                yield* builder.logInvalidCells()
-                return yield* Effect.fail(message.left)
-              }
-              if (message.right !== undefined) out.push(message.right)
+              if (message !== undefined) out.push(message)
             }
-            yield* builder.logInvalidCells()
+            yield* builder.logQueued()
             return Chunk.unsafeFromArray(out)
           })
         ),
@@ -546,6 +630,7 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
                 readingsSent: sent.readings,
                 messagesSent: sent.messages,
                 skippedCells: builder.skippedCells,
+                invalidRows: builder.invalidRows,
                 readingsPerSecond: Math.round(sent.readings / ((now - startMillis) / 1000))
               })
             )
@@ -553,9 +638,22 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
         })
 
       yield* messages.pipe(Stream.grouped(sendSize), Stream.runForEach(sendGroup))
-      return { builder, messagesSent: sent.messages }
+      return { builder, messagesSent: sent.messages, syntaxError }
     })
   )
+
+  const stop = builder.stoppedAt ?? (syntaxError === undefined ? undefined : { error: syntaxError, rowsBefore: builder.rows })
+  if (stop !== undefined) {
+    return yield* new ReplayStoppedAtInvalidRow({
+      file: options.file,
+      line: stop.error.line,
+      detail: describeInvalidRow(options.file, stop.error),
+      rowsSent: stop.rowsBefore,
+      readingsSent: builder.readings,
+      messagesSent,
+      skippable: stop.error !== syntaxError
+    })
+  }
 
   const endMillis = yield* Clock.currentTimeMillis
   const summary: ReplaySummary = {
@@ -563,6 +661,7 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
     readings: builder.readings,
     messages: messagesSent,
     skippedCells: builder.skippedCells,
+    invalidRows: builder.invalidRows,
     firstTs: builder.firstTs,
     lastTs: builder.lastTs,
     seconds: (endMillis - startMillis) / 1000

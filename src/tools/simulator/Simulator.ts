@@ -39,7 +39,7 @@ export class InvalidSimulatorOptions extends Data.TaggedError("InvalidSimulatorO
   readonly reason: string
 }> {
   override get message(): string {
-    return `invalid simulator option ${this.option} = ${this.value}: ${this.reason}`
+    return `invalid simulator option --${this.option} ${this.value}: ${this.reason}`
   }
 }
 
