@@ -1,30 +1,14 @@
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { runCli } from "../support/Cli.ts"
 
-const root = join(import.meta.dirname, "../..")
 const dataDir = mkdtempSync(join(tmpdir(), "sensor-logger-config-"))
 
-/** Runs the CLI with `env` added to a minimal environment and returns its exit code and output. */
-const runCli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["bin/sensor-logger.js", ...args], {
-      cwd: root,
-      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", DATA_DIR: dataDir, NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    const chunks: Array<string> = []
-    child.stdout.on("data", (chunk) => chunks.push(String(chunk)))
-    child.stderr.on("data", (chunk) => chunks.push(String(chunk)))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, output: chunks.join("") })
-    })
-  })
+/** Runs the CLI without colours, on this file's data folder, with `env` added. */
+const runPlainCli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  runCli(args, { DATA_DIR: dataDir, NO_COLOR: "1", ...env }, 60_000)
 
 const occurrences = (text: string, part: string) => text.split(part).length - 1
 
@@ -78,7 +62,7 @@ describe("configuration errors of the CLI", () => {
 
   for (const testCase of cases) {
     it(`stops on an invalid ${testCase.name}`, async () => {
-      const { code, output } = await runCli(testCase.args, testCase.env)
+      const { code, output } = await runPlainCli(testCase.args, testCase.env)
       expect(code).toBe(78)
       expect(occurrences(output, testCase.message)).toBe(1)
       // Settings are checked before anything is opened or connected.
@@ -88,13 +72,13 @@ describe("configuration errors of the CLI", () => {
   }
 
   it("stops on an invalid LOG_LEVEL with the default logger", async () => {
-    const { code, output } = await runCli(["query"], { LOG_LEVEL: "loud" })
+    const { code, output } = await runPlainCli(["query"], { LOG_LEVEL: "loud" })
     expect(code).toBe(78)
     expect(occurrences(output, `LOG_LEVEL=\\"loud\\" is invalid: expected one of all, trace, debug`)).toBe(1)
   }, 90_000)
 
   it("names every invalid setting at once", async () => {
-    const { code, output } = await runCli(["query"], { LOG_LEVEL: "loud", HTTP_PORT: "abc", QUERY_STATEMENT_TIMEOUT_MS: "0" })
+    const { code, output } = await runPlainCli(["query"], { LOG_LEVEL: "loud", HTTP_PORT: "abc", QUERY_STATEMENT_TIMEOUT_MS: "0" })
     expect(code).toBe(78)
     expect(occurrences(output, "Invalid configuration")).toBe(1)
     expect(output).toContain(`LOG_LEVEL=\\"loud\\" is invalid`)
@@ -103,7 +87,7 @@ describe("configuration errors of the CLI", () => {
   }, 90_000)
 
   it("names the database URL without its password", async () => {
-    const { code, output } = await runCli(["query"], {
+    const { code, output } = await runPlainCli(["query"], {
       LOG_FORMAT: "json",
       DATABASE_URL: "mysql://ingest:s3cret-Passw0rd@db.internal/sensors",
       KAFKA_SASL_PASSWORD: "kafka-Secret-99"
@@ -119,7 +103,7 @@ describe("configuration errors of the CLI", () => {
   }, 90_000)
 
   it("requires a SASL password once a mechanism is set", async () => {
-    const { code, output } = await runCli(["simulate", "--count", "1"], {
+    const { code, output } = await runPlainCli(["simulate", "--count", "1"], {
       KAFKA_SASL_MECHANISM: "scram-sha-512",
       KAFKA_SASL_USERNAME: "device"
     })

@@ -1,27 +1,5 @@
-import { spawn } from "node:child_process"
-import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-
-const root = join(import.meta.dirname, "../..")
-
-/** Runs the CLI with stdout and stderr piped (not a terminal) and `env` added to a minimal environment. */
-const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["bin/sensor-logger.js", ...args], {
-      cwd: root,
-      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    const chunks: Array<string> = []
-    child.stdout.on("data", (chunk) => chunks.push(String(chunk)))
-    child.stderr.on("data", (chunk) => chunks.push(String(chunk)))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000)
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, output: chunks.join("") })
-    })
-  })
+import { runCli } from "../support/Cli.ts"
 
 /** Returns the help of `option`: from its heading to its "This setting is optional." line. */
 const optionHelp = (output: string, option: string) => {

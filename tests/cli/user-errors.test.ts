@@ -1,31 +1,14 @@
-import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, inject, it } from "vitest"
+import { runCli } from "../support/Cli.ts"
 
-const root = join(import.meta.dirname, "../..")
 const scratch = mkdtempSync(join(tmpdir(), "sensor-logger-user-errors-"))
 
-/** Runs the CLI with `env` added to a minimal environment and returns its exit code and output. */
-const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["bin/sensor-logger.js", ...args], {
-      cwd: root,
-      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    const chunks: Array<string> = []
-    child.stdout.on("data", (chunk) => chunks.push(String(chunk)))
-    child.stderr.on("data", (chunk) => chunks.push(String(chunk)))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000)
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, output: chunks.join("") })
-    })
-  })
+/** Runs the CLI without colours. */
+const runPlainCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => runCli(args, { NO_COLOR: "1", ...env })
 
 const errorLines = (output: string) => output.split("\n").filter((line) => line.includes("level=ERROR"))
 
@@ -50,14 +33,14 @@ describe("user-facing errors of the CLI", () => {
 
   for (const testCase of simulatorCases) {
     it(`simulate rejects ${testCase.args.join(" ")}`, async () => {
-      const { code, output } = await runCli(["simulate", ...testCase.args], { KAFKA_BROKERS: "127.0.0.1:9" })
+      const { code, output } = await runPlainCli(["simulate", ...testCase.args], { KAFKA_BROKERS: "127.0.0.1:9" })
       expect(code).toBe(1)
       expectOneErrorLine(output, testCase.message)
     }, 120_000)
   }
 
   it("start rejects --rate 0 before starting", async () => {
-    const { code, output } = await runCli(["start", "--rate", "0"], { DATA_DIR: join(scratch, "start") })
+    const { code, output } = await runPlainCli(["start", "--rate", "0"], { DATA_DIR: join(scratch, "start") })
     expect(code).toBe(1)
     expectOneErrorLine(output, "invalid simulator option --rate 0: expected readings per second above 0")
     expect(output).not.toContain("Opening the embedded database")
@@ -69,7 +52,7 @@ describe("user-facing errors of the CLI", () => {
     // The test process is alive on this host, so its pid holds the lock.
     const owner = { pid: process.pid, hostname: hostname(), createdAt: "2024-01-01T00:00:00.000Z" }
     writeFileSync(join(dataDir, "timescaledb.lock"), JSON.stringify(owner))
-    const { code, output } = await runCli(["query"], { DATA_DIR: dataDir, HTTP_PORT: "0" })
+    const { code, output } = await runPlainCli(["query"], { DATA_DIR: dataDir, HTTP_PORT: "0" })
     expect(code).toBe(1)
     expectOneErrorLine(output, `is in use by another process (pid ${process.pid} on host ${hostname()}`)
   }, 120_000)
@@ -80,7 +63,7 @@ describe("user-facing errors of the CLI", () => {
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : 0
     try {
-      const { code, output } = await runCli(["query"], { DATA_DIR: join(scratch, "port"), HTTP_PORT: String(port) })
+      const { code, output } = await runPlainCli(["query"], { DATA_DIR: join(scratch, "port"), HTTP_PORT: String(port) })
       expect(code).toBe(1)
       expectOneErrorLine(output, `cannot listen on 127.0.0.1:${port}: the port is in use; set HTTP_PORT to a free port`)
     } finally {
@@ -95,7 +78,7 @@ describe("user-facing errors of the CLI", () => {
       ["date,Temperature", "2022-01-01 00:00:00,1", "2022-01-01 00:00:01,2", "2022-01-01 00:00:02,3", "2022-13-01 00:00:03,4", ""].join("\n")
     )
     const topic = `test.cli.replay.${process.pid}.${Date.now().toString(36)}`
-    const { code, output } = await runCli(
+    const { code, output } = await runPlainCli(
       ["replay", file, "--sensor-id", "801", "--per-message", "1", "--time-format", "%Y-%m-%d %H:%M:%S", "--column", "Temperature=temperature", "--topic", topic],
       { KAFKA_BROKERS: inject("kafkaBrokers") }
     )
