@@ -87,18 +87,14 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
 
     let from = params.from
     let to = params.to
+    /** The first and last reading of the selection inside the bounds given, when an end is open. */
+    let readings: { readonly first: number; readonly last: number } | undefined
     if (from === undefined || to === undefined) {
-      // An open range runs from the first to the last reading of the selection inside the
-      // bounds given, because there is nothing to aggregate outside. So a client that sends
-      // `from=2026-01-01` gets its data rather than a page of empty buckets cut off by the
-      // maximum, and one that continues from a truncated response's `to` skips a gap.
-      const range = metricIds.length === 0 ? undefined : yield* queries.dataRange(metricIds, params.sensor_id, from, to)
-      if (range === undefined) {
-        from = undefined
-      } else {
-        from = range.first
-        to = range.last + 1
-      }
+      // An open end is resolved from the data: the first reading, or just after the last one.
+      // An end the client gave is kept, so that `fill` covers the whole requested range.
+      readings = metricIds.length === 0 ? undefined : yield* queries.dataRange(metricIds, params.sensor_id, from, to)
+      from = readings === undefined ? undefined : from ?? readings.first
+      to = readings === undefined ? undefined : to ?? readings.last + 1
     }
     const bucket = from !== undefined && to !== undefined ? pickBucket(from, to) : params.bucket ?? defaultBucket
     const header = {
@@ -113,14 +109,19 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
     }
 
     // Only an open range can contain more buckets than the maximum, because a closed one was
-    // rejected above. With `from` open it keeps the most recent buckets, as a dashboard of the
-    // latest data expects. With only `to` open it keeps the first ones, and the client continues
-    // from the response's `to`.
+    // rejected above. Its buckets before the first and after the last reading would be empty, so
+    // the range first shrinks to the readings. If it is still too long, it keeps the most recent
+    // buckets when `from` is open, as a dashboard of the latest data expects, or the first ones
+    // when only `to` is open, and the client continues from the response's `to`.
     let truncated = false
-    if (countBuckets(bucket, zone, from, to) > maximum) {
-      truncated = true
-      if (params.from === undefined) from = startOfLastBuckets(bucket, zone, to, maximum)
-      else to = bucketStarts(bucket, zone, from, to, maximum + 1)[maximum]!
+    if (readings !== undefined && countBuckets(bucket, zone, from, to) > maximum) {
+      from = Math.max(from, readings.first)
+      to = Math.min(to, readings.last + 1)
+      if (countBuckets(bucket, zone, from, to) > maximum) {
+        truncated = true
+        if (params.from === undefined) from = startOfLastBuckets(bucket, zone, to, maximum)
+        else to = bucketStarts(bucket, zone, from, to, maximum + 1)[maximum]!
+      }
     }
     const starts = bucketStarts(bucket, zone, from, to, maximum)
 

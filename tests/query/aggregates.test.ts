@@ -320,7 +320,8 @@ describe("open ranges", () => {
   it("keeps the latest buckets without from", async () => {
     const lastHour = Date.parse("2026-12-04T23:00:00Z")
     const firstKept = new Date(lastHour - 9999 * 3600e3).toISOString()
-    // A `to` after the last reading ends at the last reading, as no `to` does.
+    // Too long a range shrinks to the readings first, so a `to` after the last reading ends
+    // there, as no `to` does.
     for (const to of ["", "&to=2030-01-01T00:00:00Z"]) {
       const body = await getJson(`/v1/aggregates?metric=humidity&fn=count&bucket=1h&sensor_id=30${to}`)
       expect(body.truncated).toBe(true)
@@ -331,12 +332,34 @@ describe("open ranges", () => {
     }
   })
 
-  it("starts an early from at the first reading", async () => {
-    const body = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=1h&sensor_id=30&from=2026-01-01T00:00:00Z")
+  it("starts a too early from at the first reading", async () => {
+    // From 2026-01-01 to the last reading are more than 10,000 half hours, but the readings fit.
+    const body = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=30m&sensor_id=30&from=2026-01-01T00:00:00Z")
     expect(body.truncated).toBe(false)
     expect(body.from).toBe("2026-12-02T00:00:00.000Z")
     expect(body.to).toBe("2026-12-04T23:00:00.000001Z")
     expect(body.data.map((row) => row.period)).toEqual(hours2026)
+  })
+
+  it("keeps a from that fits, with fill", async () => {
+    const body = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=1h&fill=null&sensor_id=30&from=2026-12-01T00:00:00Z")
+    expect(body.truncated).toBe(false)
+    expect(body.from).toBe("2026-12-01T00:00:00.000Z")
+    expect(body.data).toHaveLength(24 + 72)
+    expect(body.data.slice(0, 24).map((row) => row.values.humidity)).toEqual(Array.from({ length: 24 }, () => 0))
+    expect(body.data.slice(24).map((row) => row.period)).toEqual(hours2026)
+  })
+
+  it("keeps a to that fits, with fill", async () => {
+    const body = await getJson("/v1/aggregates?metric=humidity&fn=count&bucket=day&fill=null&sensor_id=30&to=2026-12-07T00:00:00Z")
+    expect(body.truncated).toBe(false)
+    expect(body.from).toBe("2022-01-01T00:00:00.000Z")
+    expect(body.to).toBe("2026-12-07T00:00:00.000Z")
+    // The last two days have no readings and are filled.
+    expect(body.data.slice(-2)).toEqual([
+      { period: "2026-12-05T00:00:00.000Z", values: { humidity: 0 } },
+      { period: "2026-12-06T00:00:00.000Z", values: { humidity: 0 } }
+    ])
   })
 
   it("keeps the first buckets without to", async () => {
