@@ -1,4 +1,5 @@
 import { Command, ValidationError } from "@effect/cli"
+import { LocalKafkaError } from "../infra/kafka/LocalKafka.ts"
 import type { SqlError } from "@effect/sql"
 import { ConfigError, Effect, Layer, Predicate } from "effect"
 import { replayCommand } from "./cli/commands/replay.ts"
@@ -90,12 +91,14 @@ const userErrorClasses = [
 /**
  * Whether `error` comes from the user's options, input files or environment rather than from a
  * defect: an invalid option, an invalid CSV row, a data directory locked by another process, or
- * a port in use. Other failures keep Effect's report with its stack trace.
+ * a port in use, the local broker's among them. Other failures keep Effect's report with its
+ * stack trace.
  */
 const isUserError = (error: unknown): error is Error => {
   if (userErrorClasses.some((errorClass) => error instanceof errorClass)) return true
   if (error instanceof EmbeddedDatabaseError) return error.reason === "InvalidDataDir" || error.reason === "DataDirInUse"
   if (error instanceof DatabaseServerError) return error.reason === "ListenFailed"
+  if (error instanceof LocalKafkaError) return error.reason === "DataDirLocked" || error.reason === "PortInUse"
   return false
 }
 

@@ -56,7 +56,7 @@ describe("configuration errors of the CLI", () => {
       name: "QUERY_STATEMENT_TIMEOUT_MS",
       args: ["query"],
       env: { QUERY_STATEMENT_TIMEOUT_MS: "abc" },
-      message: `QUERY_STATEMENT_TIMEOUT_MS=\\"abc\\" is invalid: expected a positive integer (milliseconds)`
+      message: `QUERY_STATEMENT_TIMEOUT_MS=\\"abc\\" is invalid: expected an integer from 1 to 2147483647 (milliseconds)`
     }
   ]
 

@@ -29,6 +29,15 @@ describe("replay-dlq options", () => {
     expect(output).toContain(`Invalid --error-tag "Bogus": expected one of InvalidMessage, InvalidReading, WriteRejected`)
   }, 120_000)
 
+  for (const args of [["--error-tag", ""], ["--error-tag"]]) {
+    it(`rejects ${args.length === 1 ? "a missing" : "an empty"} --error-tag`, async () => {
+      const { code, output } = await runPlainCli(["replay-dlq", "--dry-run", ...args], { KAFKA_BROKERS: "127.0.0.1:9" })
+      expect(code).toBe(1)
+      expect(output).toContain(`Invalid --error-tag \\"\\": expected one of InvalidMessage, InvalidReading, WriteRejected`)
+      expect(output).not.toContain("Failed to connect")
+    }, 120_000)
+  }
+
   it("shows --error-tag as optional", async () => {
     const { code, output } = await runPlainCli(["replay-dlq", "--help"])
     expect(code).toBe(0)

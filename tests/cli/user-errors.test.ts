@@ -57,6 +57,16 @@ describe("user-facing errors of the CLI", () => {
     expectOneErrorLine(output, `is in use by another process (pid ${process.pid} on host ${hostname()}`)
   }, 120_000)
 
+  it("all-in-one reports a broker data directory in use", async () => {
+    const dataDir = join(scratch, "broker-locked")
+    mkdirSync(join(dataDir, "kafka"), { recursive: true })
+    // A lock whose owner, the test process, is alive and whose broker has not started yet.
+    writeFileSync(join(dataDir, "kafka", "broker.lock"), JSON.stringify({ ownerPid: process.pid, startedAt: "2024-01-01T00:00:00.000Z" }))
+    const { code, output } = await runPlainCli(["all-in-one"], { DATA_DIR: dataDir, HTTP_PORT: "0" })
+    expect(code).toBe(1)
+    expectOneErrorLine(output, `data directory ${join(dataDir, "kafka")} is in use by a broker (broker pid not yet started, started by pid ${process.pid})`)
+  }, 120_000)
+
   it("query reports a port in use", async () => {
     const server: Server = createServer()
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))

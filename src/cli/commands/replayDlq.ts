@@ -1,3 +1,4 @@
+import process from "node:process"
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Console, Data, Effect, Layer, Option } from "effect"
 import { InvalidMessage, InvalidReading } from "../../domain/errors.ts"
@@ -102,6 +103,19 @@ export const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): 
 }
 
 /**
+ * Whether `argv` has `--error-tag` with an empty value or none. @effect/cli 0.77 reads those the
+ * same as no `--error-tag`, which replays every tag, so `--error-tag "$TAG"` with `TAG` unset
+ * would replay everything.
+ */
+export const hasEmptyErrorTag = (argv: ReadonlyArray<string>): boolean =>
+  argv.some((arg, index) => {
+    if (arg === "--error-tag=") return true
+    if (arg !== "--error-tag") return false
+    const value = argv[index + 1]
+    return value === undefined || value.trim() === "" || value.startsWith("-")
+  })
+
+/**
  * `sensor-logger replay-dlq`: re-publishes dead letters to their source topics after the cause
  * was fixed, and prints a summary. It reads `KAFKA_BROKERS` (default 127.0.0.1:9092),
  * `KAFKA_READINGS_TOPIC`, `KAFKA_GROUP_ID` and `INGEST_DEAD_LETTER_SUFFIX` like the ingest job.
@@ -109,6 +123,11 @@ export const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): 
 export const replayDlqCommand = Command.make("replay-dlq", options, (args) =>
   Effect.gen(function*() {
     yield* validateSettings(commandSettings.tools(serviceNames.replayDlq))
+    if (hasEmptyErrorTag(process.argv)) {
+      return yield* Effect.fail(
+        new InvalidReplayOption({ option: "error-tag", value: '""', reason: `expected one of ${deadLetterErrorTags.join(", ")}` })
+      )
+    }
     yield* nonNegative("partition", args.partition)
     yield* nonNegative("from-offset", args.fromOffset)
     yield* nonNegative("to-offset", args.toOffset)
