@@ -12,7 +12,8 @@ import { EpochMicros, formatEpochMicros, numericTimestampToMicros, parseIsoInsta
 const decimalIntegerParam = (options: { readonly noun: string; readonly min: number; readonly max: number; readonly description: string }) =>
   Schema.transformOrFail(
     Schema.String.annotations({ jsonSchema: { type: "string", pattern: "^[0-9]+$" } }),
-    Schema.Int.pipe(Schema.between(options.min, options.max)),
+    // OpenAPI takes a parameter's description and title from this side.
+    Schema.Int.pipe(Schema.between(options.min, options.max), Schema.annotations({ title: options.noun, description: options.description })),
     {
       strict: true,
       decode: (text, _, ast) => {
