@@ -255,6 +255,66 @@ describe("replayCsv", () => {
       expect(summary.readings).toBe(15)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
+  it.scoped("guesses numeric columns from well-formed rows", () =>
+    Effect.gen(function*() {
+      const file = yield* csvFile(
+        [
+          "date,sensor,temp,hum",
+          "2026-03-02T00:00:00Z,300,1,10",
+          "2026-03-02T00:01:00Z,300,2,oops,11",
+          "2026-03-02T00:02:00Z,300,3,12"
+        ].join("\n")
+      )
+      const skipping = recordingProducer()
+      const summary = yield* replayCsv({ file, sensorIdColumn: "sensor", skipInvalid: true }).pipe(
+        Effect.provide(skipping.layer)
+      )
+      expect(summary.invalidRows).toBe(1)
+      expect(summary.readings).toBe(2)
+      expect(skipping.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1772409600,"sensor_id":300,"temp":1,"hum":10},{"ts":1772409720,"sensor_id":300,"temp":3,"hum":12}]`
+      ])
+
+      const stopping = recordingProducer()
+      const error = yield* replayCsv({ file, sensorIdColumn: "sensor" }).pipe(Effect.flip, Effect.provide(stopping.layer))
+      expect(error.message).toBe(
+        `Replay stopped at an invalid row: ${file}, line 3: the row has 5 fields, expected 4 fields, one for each column ` +
+          "of the header (line 1). 1 row before it was sent as 1 reading in 1 message. " +
+          "Fix or remove the row and replay the rows after it, or pass --skip-invalid to skip invalid rows"
+      )
+      expect(stopping.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1772409600,"sensor_id":300,"temp":1,"hum":10}]`
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("reports a first row with an extra field", () =>
+    Effect.gen(function*() {
+      const file = yield* csvFile(
+        [
+          "date,sensor,temp",
+          "2026-03-03T00:00:00Z,301,1,junk",
+          "2026-03-03T00:01:00Z,301,2",
+          "2026-03-03T00:02:00Z,301,3"
+        ].join("\n")
+      )
+      const stopping = recordingProducer()
+      const error = yield* replayCsv({ file, sensorIdColumn: "sensor" }).pipe(Effect.flip, Effect.provide(stopping.layer))
+      expect(error.message).toContain(
+        `${file}, line 2: the row has 4 fields, expected 3 fields, one for each column of the header (line 1). ` +
+          "0 rows before it were sent as 0 readings in 0 messages."
+      )
+      expect(stopping.calls).toEqual([])
+
+      const skipping = recordingProducer()
+      const summary = yield* replayCsv({ file, sensorIdColumn: "sensor", skipInvalid: true }).pipe(
+        Effect.provide(skipping.layer)
+      )
+      expect(summary.invalidRows).toBe(1)
+      expect(skipping.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1772496060,"sensor_id":301,"temp":2},{"ts":1772496120,"sensor_id":301,"temp":3}]`
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
   it.scoped("rejects a missing file", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory

@@ -269,8 +269,10 @@ const isMetricName = Schema.is(ColumnMapping.fields.metric)
 
 /**
  * Picks every column that looks numeric in `sample`, under its own name: a column whose
- * non-missing cells are all numbers, with at least one number. The time, sensor id and unnamed
- * row index columns are never metrics. Fails when a numeric column's name is not a valid metric name.
+ * non-missing cells are all numbers, with at least one number. Rows whose field count differs
+ * from the header's are left out, because their cells do not line up with the columns. The time,
+ * sensor id and unnamed row index columns are never metrics. Fails when a numeric column's name
+ * is not a valid metric name.
  */
 const numericColumns = (
   file: string,
@@ -282,9 +284,10 @@ const numericColumns = (
     const metrics: Array<MetricColumn> = []
     const invalidNames: Array<string> = []
     const textColumns: Array<string> = []
+    const rows = sample.filter((row) => row.fields.length === header.columns.length)
     for (const [index, column] of header.columns.entries()) {
       if (column === "" || excluded.has(index)) continue
-      const cells = sample.map((row) => row.fields[index] ?? "")
+      const cells = rows.map((row) => row.fields[index] ?? "")
       const hasNumber = cells.some((cell) => parseMetricValue(cell) !== undefined)
       const allNumeric = cells.every((cell) => isMissingValue(cell) || parseMetricValue(cell) !== undefined)
       if (!hasNumber || !allNumeric) textColumns.push(column)
@@ -299,16 +302,20 @@ const numericColumns = (
           `map each to a valid name with a column mapping such as "${invalidNames[0]}=${suggestMetricName(invalidNames[0] ?? "")}"`
       })
     }
-    if (metrics.length === 0 && sample.length > 0) {
+    const misshapen = sample.length - rows.length
+    const examined = misshapen === 0
+      ? `the first ${countOf(sample.length, "row")}`
+      : `the ${countOf(rows.length, "row")} with the header's field count among the first ${sample.length}`
+    if (metrics.length === 0 && rows.length > 0) {
       return yield* new ReplayColumnError({
         file,
-        reason: `no column other than the time and sensor id columns has only numbers in the first ${sample.length} rows; ` +
+        reason: `no column other than the time and sensor id columns has only numbers in ${examined}; ` +
           `name the columns to send with column mappings`
       })
     }
     if (textColumns.length > 0) {
       yield* Effect.logInfo("Columns left out because they are not numeric").pipe(
-        Effect.annotateLogs({ file, columns: textColumns.join(", "), sampleRows: sample.length })
+        Effect.annotateLogs({ file, columns: textColumns.join(", "), sampleRows: rows.length })
       )
     }
     return metrics
