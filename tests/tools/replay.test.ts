@@ -315,6 +315,25 @@ describe("replayCsv", () => {
       ])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
+  it.scoped("counts skipped rows before a syntax error", () =>
+    Effect.gen(function*() {
+      const bad = Array.from({ length: 12 }, (_, index) => `bad,${index}`)
+      const file = yield* csvFile(["ts,value", "1646409300,1", ...bad, '1646409302,"3', "1646409303,4"].join("\n"))
+      const producer = recordingProducer()
+      const error = yield* replayCsv({ file, timeColumn: "ts", timeFormat: "unix", sensorId: 3, skipInvalid: true }).pipe(
+        Effect.flip,
+        Effect.provide(producer.layer)
+      )
+      expect(error._tag).toBe("ReplayStoppedAtInvalidRow")
+      if (error._tag !== "ReplayStoppedAtInvalidRow") return
+      expect(error.rowsSent).toBe(1)
+      expect(error.rowsSkipped).toBe(12)
+      expect(error.message).toContain(
+        `${file}, line 15: the quoted field that starts on this line has no closing quote. ` +
+          "1 row before it was sent as 1 reading in 1 message, and 12 invalid rows were skipped. "
+      )
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
   it.scoped("rejects a missing file", () =>
     Effect.gen(function*() {
       const directory = yield* tempDirectory

@@ -68,8 +68,13 @@ export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedA
   line: Schema.Number,
   /** The row's error, starting with the file and line. */
   detail: Schema.String,
-  /** Data rows before the invalid one; each was sent, unless it had no metric value. */
+  /**
+   * Data rows before the invalid one that were not skipped as invalid; each was sent, unless it
+   * had no metric value.
+   */
   rowsSent: Schema.Number,
+  /** Invalid rows before this one that `skipInvalid` skipped. */
+  rowsSkipped: Schema.Number,
   readingsSent: Schema.Number,
   messagesSent: Schema.Number,
   /** Whether `skipInvalid` could have skipped the row; a CSV syntax error cannot be skipped. */
@@ -81,7 +86,10 @@ export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedA
       : "Fix the file and replay the rows from this line on"
     const sent = `${countOf(this.rowsSent, "row")} before it ${this.rowsSent === 1 ? "was" : "were"} sent as ` +
       `${countOf(this.readingsSent, "reading")} in ${countOf(this.messagesSent, "message")}`
-    return `Replay stopped at an invalid row: ${this.detail}. ${sent}. ${advice}`
+    const skipped = this.rowsSkipped === 0
+      ? ""
+      : `, and ${countOf(this.rowsSkipped, "invalid row")} ${this.rowsSkipped === 1 ? "was" : "were"} skipped`
+    return `Replay stopped at an invalid row: ${this.detail}. ${sent}${skipped}. ${advice}`
   }
 }
 
@@ -655,7 +663,8 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
       file: options.file,
       line: stop.error.line,
       detail: describeInvalidRow(options.file, stop.error),
-      rowsSent: stop.rowsBefore,
+      rowsSent: stop.rowsBefore - builder.invalidRows,
+      rowsSkipped: builder.invalidRows,
       readingsSent: builder.readings,
       messagesSent,
       skippable: stop.error !== syntaxError
