@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Logger, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -332,6 +332,25 @@ describe("replayCsv", () => {
         `${file}, line 15: the quoted field that starts on this line has no closing quote. ` +
           "1 row before it was sent as 1 reading in 1 message, and 12 invalid rows were skipped. "
       )
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped.each([10, 11])("logs %i skipped invalid rows", (invalid) =>
+    Effect.gen(function*() {
+      const bad = Array.from({ length: invalid }, (_, index) => `bad,${index}`)
+      const file = yield* csvFile(["ts,value", "1646409300,1", ...bad, "1646409301,2"].join("\n"))
+      const producer = recordingProducer()
+      const messages: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        messages.push(String(message))
+      })
+      const summary = yield* replayCsv({ file, timeColumn: "ts", timeFormat: "unix", sensorId: 3, skipInvalid: true }).pipe(
+        Effect.provide(producer.layer),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(summary.invalidRows).toBe(invalid)
+      expect(messages.filter((message) => message === "Invalid row skipped")).toHaveLength(10)
+      const notes = messages.filter((message) => message.includes("further invalid rows"))
+      expect(notes).toHaveLength(invalid > 10 ? 1 : 0)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("rejects a missing file", () =>

@@ -404,6 +404,8 @@ class MessageBuilder {
   private loggedInvalidCells = 0
   private readonly invalidCells: Array<{ line: number; column: string; value: string }> = []
   private readonly skippedRows: Array<InvalidRow> = []
+  /** Line of the first invalid row past the logged ones, until the note about it is logged. */
+  private firstUnloggedInvalidLine: number | undefined = undefined
   private readonly pending = new Map<SensorId, Array<Record<string, number>>>()
 
   constructor(
@@ -425,6 +427,7 @@ class MessageBuilder {
     if (this.options.skipInvalid) {
       this.invalidRows++
       if (this.invalidRows <= maxLoggedInvalidRows) this.skippedRows.push(reading.left)
+      else if (this.invalidRows === maxLoggedInvalidRows + 1) this.firstUnloggedInvalidLine = row.line
     } else {
       this.stoppedAt = { error: reading.left, rowsBefore: this.rows - 1 }
     }
@@ -471,24 +474,29 @@ class MessageBuilder {
     return Either.right(toMessage(sensorId.right, readings))
   }
 
-  /** Logs the queued non-numeric cells and skipped rows, each with its line. */
+  /**
+   * Logs the queued non-numeric cells and skipped rows, each with its line, and a note when the
+   * first invalid row past the logged ones has arrived.
+   */
   logQueued(): Effect.Effect<void> {
     const cells = this.invalidCells.splice(0)
     const rows = this.skippedRows.splice(0)
+    const unloggedLine = this.firstUnloggedInvalidLine
+    this.firstUnloggedInvalidLine = undefined
     const file = this.options.file
     const logCells = Effect.forEach(cells, (cell) =>
       Effect.logWarning("Cell is not a number; its metric is left out of the reading").pipe(
         Effect.annotateLogs({ file, ...cell })
       ), { discard: true })
-    const logRows = Effect.forEach(rows, (error) => {
-      const last = this.invalidRows >= maxLoggedInvalidRows && error === rows.at(-1)
-      return Effect.logWarning(
-        last
-          ? `Invalid row skipped; further invalid rows are skipped without a log line each, and the summary counts them`
-          : "Invalid row skipped"
-      ).pipe(Effect.annotateLogs({ file, line: error.line, error: describeInvalidRow(file, error) }))
-    }, { discard: true })
-    return Effect.zipRight(logCells, logRows)
+    const logRows = Effect.forEach(rows, (error) =>
+      Effect.logWarning("Invalid row skipped").pipe(
+        Effect.annotateLogs({ file, line: error.line, error: describeInvalidRow(file, error) })
+      ), { discard: true })
+    const logUnlogged = unloggedLine === undefined ? Effect.void : Effect.logWarning(
+      `More than ${maxLoggedInvalidRows} invalid rows; this and further invalid rows are skipped without a log line each, ` +
+        "and the summary counts them"
+    ).pipe(Effect.annotateLogs({ file, line: unloggedLine }))
+    return Effect.zipRight(logCells, Effect.zipRight(logRows, logUnlogged))
   }
 
   /** Returns the incomplete messages left at the end of the file, one per sensor. */
