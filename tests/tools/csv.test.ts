@@ -193,6 +193,21 @@ describe("readCsv", () => {
       expect(error.line).toBe(3)
     }))
 
+  it.effect("rejects a first row with an extra field", () =>
+    Effect.gen(function*() {
+      const { error, linesBefore } = yield* tableError(["a,b\n1,2,x\n3,4\n5,6\n"], { source: "data.csv" })
+      expect(linesBefore).toEqual([])
+      expect(error.message).toBe(
+        "data.csv, line 2: the row has 3 fields, expected 2 fields, one for each column of the header (line 1)"
+      )
+    }))
+
+  it.effect("keeps a row index past a short row", () =>
+    Effect.gen(function*() {
+      const result = yield* table(["a,b\n1,x,y\n2,x,y\n3,x\n"], { checkFieldCount: false })
+      expect(result.header).toEqual({ line: 1, columns: ["", "a", "b"], rowIndex: true })
+    }))
+
   it.effect("reports the line of a row after multi-line fields", () =>
     Effect.gen(function*() {
       const { error } = yield* tableError(['a,b\n"one\ntwo",1\nonly\n'])

@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Logger, Stream } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -253,6 +253,104 @@ describe("replayCsv", () => {
       expect(summary.rows).toBe(30)
       expect(summary.invalidRows).toBe(15)
       expect(summary.readings).toBe(15)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("guesses numeric columns from well-formed rows", () =>
+    Effect.gen(function*() {
+      const file = yield* csvFile(
+        [
+          "date,sensor,temp,hum",
+          "2026-03-02T00:00:00Z,300,1,10",
+          "2026-03-02T00:01:00Z,300,2,oops,11",
+          "2026-03-02T00:02:00Z,300,3,12"
+        ].join("\n")
+      )
+      const skipping = recordingProducer()
+      const summary = yield* replayCsv({ file, sensorIdColumn: "sensor", skipInvalid: true }).pipe(
+        Effect.provide(skipping.layer)
+      )
+      expect(summary.invalidRows).toBe(1)
+      expect(summary.readings).toBe(2)
+      expect(skipping.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1772409600,"sensor_id":300,"temp":1,"hum":10},{"ts":1772409720,"sensor_id":300,"temp":3,"hum":12}]`
+      ])
+
+      const stopping = recordingProducer()
+      const error = yield* replayCsv({ file, sensorIdColumn: "sensor" }).pipe(Effect.flip, Effect.provide(stopping.layer))
+      expect(error.message).toBe(
+        `Replay stopped at an invalid row: ${file}, line 3: the row has 5 fields, expected 4 fields, one for each column ` +
+          "of the header (line 1). 1 row before it was sent as 1 reading in 1 message. " +
+          "Fix or remove the row and replay the rows after it, or pass --skip-invalid to skip invalid rows"
+      )
+      expect(stopping.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1772409600,"sensor_id":300,"temp":1,"hum":10}]`
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("reports a first row with an extra field", () =>
+    Effect.gen(function*() {
+      const file = yield* csvFile(
+        [
+          "date,sensor,temp",
+          "2026-03-03T00:00:00Z,301,1,junk",
+          "2026-03-03T00:01:00Z,301,2",
+          "2026-03-03T00:02:00Z,301,3"
+        ].join("\n")
+      )
+      const stopping = recordingProducer()
+      const error = yield* replayCsv({ file, sensorIdColumn: "sensor" }).pipe(Effect.flip, Effect.provide(stopping.layer))
+      expect(error.message).toContain(
+        `${file}, line 2: the row has 4 fields, expected 3 fields, one for each column of the header (line 1). ` +
+          "0 rows before it were sent as 0 readings in 0 messages."
+      )
+      expect(stopping.calls).toEqual([])
+
+      const skipping = recordingProducer()
+      const summary = yield* replayCsv({ file, sensorIdColumn: "sensor", skipInvalid: true }).pipe(
+        Effect.provide(skipping.layer)
+      )
+      expect(summary.invalidRows).toBe(1)
+      expect(skipping.calls.flatMap((call) => call.messages.map((message) => message.value))).toEqual([
+        `[{"ts":1772496060,"sensor_id":301,"temp":2},{"ts":1772496120,"sensor_id":301,"temp":3}]`
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("counts skipped rows before a syntax error", () =>
+    Effect.gen(function*() {
+      const bad = Array.from({ length: 12 }, (_, index) => `bad,${index}`)
+      const file = yield* csvFile(["ts,value", "1646409300,1", ...bad, '1646409302,"3', "1646409303,4"].join("\n"))
+      const producer = recordingProducer()
+      const error = yield* replayCsv({ file, timeColumn: "ts", timeFormat: "unix", sensorId: 3, skipInvalid: true }).pipe(
+        Effect.flip,
+        Effect.provide(producer.layer)
+      )
+      expect(error._tag).toBe("ReplayStoppedAtInvalidRow")
+      if (error._tag !== "ReplayStoppedAtInvalidRow") return
+      expect(error.rowsSent).toBe(1)
+      expect(error.rowsSkipped).toBe(12)
+      expect(error.message).toContain(
+        `${file}, line 15: the quoted field that starts on this line has no closing quote. ` +
+          "1 row before it was sent as 1 reading in 1 message, and 12 invalid rows were skipped. "
+      )
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped.each([10, 11])("logs %i skipped invalid rows", (invalid) =>
+    Effect.gen(function*() {
+      const bad = Array.from({ length: invalid }, (_, index) => `bad,${index}`)
+      const file = yield* csvFile(["ts,value", "1646409300,1", ...bad, "1646409301,2"].join("\n"))
+      const producer = recordingProducer()
+      const messages: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        messages.push(String(message))
+      })
+      const summary = yield* replayCsv({ file, timeColumn: "ts", timeFormat: "unix", sensorId: 3, skipInvalid: true }).pipe(
+        Effect.provide(producer.layer),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(summary.invalidRows).toBe(invalid)
+      expect(messages.filter((message) => message === "Invalid row skipped")).toHaveLength(10)
+      const notes = messages.filter((message) => message.includes("further invalid rows"))
+      expect(notes).toHaveLength(invalid > 10 ? 1 : 0)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("rejects a missing file", () =>

@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import { Chunk, Effect, Option, type Scope, Schema, Stream } from "effect"
+import { Chunk, Effect, Either, Option, type Scope, Schema, Stream } from "effect"
 
 /** A CSV input that cannot be read as a table. `line` is 1-based, and 0 when no line is at fault. */
 export class CsvError extends Schema.TaggedError<CsvError>()("CsvError", {
@@ -268,29 +268,49 @@ export const parseCsvRecords = (options: CsvOptions = {}) =>
     return Stream.concat(records, last)
   })
 
+/** Data rows that `readCsv` examines to decide whether the rows start with an unnamed row index. */
+const rowIndexSampleRows = 10
+
 /**
- * Reads the header row of a CSV text stream and returns it with the stream of data rows. The first
- * data row decides whether the rows start with an unnamed row index: it does when that row has
- * exactly one field more than the header row, and then every row must have that count.
+ * Reads the header row of a CSV text stream and returns it with the stream of data rows. The rows
+ * start with an unnamed row index when the first data row has exactly one field more than the
+ * header row. The exception is when more of the first 10 data rows have the header's field count
+ * than that count plus one, because then the first row is the misshapen one. With a row index,
+ * every row must have the first row's count.
  */
 export const readCsv = (options: CsvOptions = {}) =>
 <E, R>(text: Stream.Stream<string, E, R>): Effect.Effect<CsvTable<E>, CsvError | E, R | Scope.Scope> =>
   Effect.gen(function*() {
     const source = sourceName(options)
-    const [first, rest] = yield* splitStream(parseCsvRecords(options)(text), 2)
+    // A syntax error becomes the last element, so that the rows before it reach the caller
+    // even when it lies among the rows examined for the row index.
+    const records = parseCsvRecords(options)(text).pipe(
+      Stream.map((record) => Either.right(record) as Either.Either<CsvRecord, CsvError>),
+      Stream.catchAll((error) =>
+        error instanceof CsvError ? Stream.make(Either.left(error) as Either.Either<CsvRecord, CsvError>) : Stream.fail(error as E)
+      )
+    )
+    const [first, rest] = yield* splitStream(records, 1 + rowIndexSampleRows)
     const headerRecord = Chunk.get(first, 0)
     if (headerRecord._tag === "None") {
       return yield* new CsvError({ source, line: 0, reason: "the input is empty; expected a header row" })
     }
-    const headerLine = headerRecord.value.line
-    const named = headerRecord.value.fields
-    const firstRow = Chunk.get(first, 1)
-    const rowIndex = firstRow._tag === "Some" && firstRow.value.fields.length === named.length + 1
+    if (Either.isLeft(headerRecord.value)) return yield* headerRecord.value.left
+    const headerLine = headerRecord.value.right.line
+    const named = headerRecord.value.right.fields
+    const sampleCounts = Chunk.toReadonlyArray(Chunk.drop(first, 1)).flatMap((record) =>
+      Either.isRight(record) ? [record.right.fields.length] : []
+    )
+    const withIndex = sampleCounts.filter((count) => count === named.length + 1).length
+    const withoutIndex = sampleCounts.filter((count) => count === named.length).length
+    const rowIndex = sampleCounts[0] === named.length + 1 && withIndex >= withoutIndex
     const header: CsvHeader = { line: headerLine, columns: rowIndex ? ["", ...named] : named, rowIndex }
     const checkFieldCount = options.checkFieldCount ?? true
     const rows = Stream.concat(Stream.fromChunk(Chunk.drop(first, 1)), rest).pipe(
-      mapChunksUntilError((chunk: Chunk.Chunk<CsvRecord>, out: Array<CsvRecord>) => {
-        for (const row of chunk) {
+      mapChunksUntilError((chunk: Chunk.Chunk<Either.Either<CsvRecord, CsvError>>, out: Array<CsvRecord>) => {
+        for (const record of chunk) {
+          if (Either.isLeft(record)) return record.left
+          const row = record.right
           const error = checkFieldCount ? fieldCountError(source, header, row) : undefined
           if (error !== undefined) return error
           out.push(row)

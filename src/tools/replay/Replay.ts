@@ -68,8 +68,13 @@ export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedA
   line: Schema.Number,
   /** The row's error, starting with the file and line. */
   detail: Schema.String,
-  /** Data rows before the invalid one; each was sent, unless it had no metric value. */
+  /**
+   * Data rows before the invalid one that were not skipped as invalid; each was sent, unless it
+   * had no metric value.
+   */
   rowsSent: Schema.Number,
+  /** Invalid rows before this one that `skipInvalid` skipped. */
+  rowsSkipped: Schema.Number,
   readingsSent: Schema.Number,
   messagesSent: Schema.Number,
   /** Whether `skipInvalid` could have skipped the row; a CSV syntax error cannot be skipped. */
@@ -81,7 +86,10 @@ export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedA
       : "Fix the file and replay the rows from this line on"
     const sent = `${countOf(this.rowsSent, "row")} before it ${this.rowsSent === 1 ? "was" : "were"} sent as ` +
       `${countOf(this.readingsSent, "reading")} in ${countOf(this.messagesSent, "message")}`
-    return `Replay stopped at an invalid row: ${this.detail}. ${sent}. ${advice}`
+    const skipped = this.rowsSkipped === 0
+      ? ""
+      : `, and ${countOf(this.rowsSkipped, "invalid row")} ${this.rowsSkipped === 1 ? "was" : "were"} skipped`
+    return `Replay stopped at an invalid row: ${this.detail}. ${sent}${skipped}. ${advice}`
   }
 }
 
@@ -269,8 +277,10 @@ const isMetricName = Schema.is(ColumnMapping.fields.metric)
 
 /**
  * Picks every column that looks numeric in `sample`, under its own name: a column whose
- * non-missing cells are all numbers, with at least one number. The time, sensor id and unnamed
- * row index columns are never metrics. Fails when a numeric column's name is not a valid metric name.
+ * non-missing cells are all numbers, with at least one number. Rows whose field count differs
+ * from the header's are left out, because their cells do not line up with the columns. The time,
+ * sensor id and unnamed row index columns are never metrics. Fails when a numeric column's name
+ * is not a valid metric name.
  */
 const numericColumns = (
   file: string,
@@ -282,9 +292,10 @@ const numericColumns = (
     const metrics: Array<MetricColumn> = []
     const invalidNames: Array<string> = []
     const textColumns: Array<string> = []
+    const rows = sample.filter((row) => row.fields.length === header.columns.length)
     for (const [index, column] of header.columns.entries()) {
       if (column === "" || excluded.has(index)) continue
-      const cells = sample.map((row) => row.fields[index] ?? "")
+      const cells = rows.map((row) => row.fields[index] ?? "")
       const hasNumber = cells.some((cell) => parseMetricValue(cell) !== undefined)
       const allNumeric = cells.every((cell) => isMissingValue(cell) || parseMetricValue(cell) !== undefined)
       if (!hasNumber || !allNumeric) textColumns.push(column)
@@ -299,16 +310,20 @@ const numericColumns = (
           `map each to a valid name with a column mapping such as "${invalidNames[0]}=${suggestMetricName(invalidNames[0] ?? "")}"`
       })
     }
-    if (metrics.length === 0 && sample.length > 0) {
+    const misshapen = sample.length - rows.length
+    const examined = misshapen === 0
+      ? `the first ${countOf(sample.length, "row")}`
+      : `the ${countOf(rows.length, "row")} with the header's field count among the first ${sample.length}`
+    if (metrics.length === 0 && rows.length > 0) {
       return yield* new ReplayColumnError({
         file,
-        reason: `no column other than the time and sensor id columns has only numbers in the first ${sample.length} rows; ` +
+        reason: `no column other than the time and sensor id columns has only numbers in ${examined}; ` +
           `name the columns to send with column mappings`
       })
     }
     if (textColumns.length > 0) {
       yield* Effect.logInfo("Columns left out because they are not numeric").pipe(
-        Effect.annotateLogs({ file, columns: textColumns.join(", "), sampleRows: sample.length })
+        Effect.annotateLogs({ file, columns: textColumns.join(", "), sampleRows: rows.length })
       )
     }
     return metrics
@@ -389,6 +404,8 @@ class MessageBuilder {
   private loggedInvalidCells = 0
   private readonly invalidCells: Array<{ line: number; column: string; value: string }> = []
   private readonly skippedRows: Array<InvalidRow> = []
+  /** Line of the first invalid row past the logged ones, until the note about it is logged. */
+  private firstUnloggedInvalidLine: number | undefined = undefined
   private readonly pending = new Map<SensorId, Array<Record<string, number>>>()
 
   constructor(
@@ -410,6 +427,7 @@ class MessageBuilder {
     if (this.options.skipInvalid) {
       this.invalidRows++
       if (this.invalidRows <= maxLoggedInvalidRows) this.skippedRows.push(reading.left)
+      else if (this.invalidRows === maxLoggedInvalidRows + 1) this.firstUnloggedInvalidLine = row.line
     } else {
       this.stoppedAt = { error: reading.left, rowsBefore: this.rows - 1 }
     }
@@ -456,24 +474,29 @@ class MessageBuilder {
     return Either.right(toMessage(sensorId.right, readings))
   }
 
-  /** Logs the queued non-numeric cells and skipped rows, each with its line. */
+  /**
+   * Logs the queued non-numeric cells and skipped rows, each with its line, and a note when the
+   * first invalid row past the logged ones has arrived.
+   */
   logQueued(): Effect.Effect<void> {
     const cells = this.invalidCells.splice(0)
     const rows = this.skippedRows.splice(0)
+    const unloggedLine = this.firstUnloggedInvalidLine
+    this.firstUnloggedInvalidLine = undefined
     const file = this.options.file
     const logCells = Effect.forEach(cells, (cell) =>
       Effect.logWarning("Cell is not a number; its metric is left out of the reading").pipe(
         Effect.annotateLogs({ file, ...cell })
       ), { discard: true })
-    const logRows = Effect.forEach(rows, (error) => {
-      const last = this.invalidRows >= maxLoggedInvalidRows && error === rows.at(-1)
-      return Effect.logWarning(
-        last
-          ? `Invalid row skipped; further invalid rows are skipped without a log line each, and the summary counts them`
-          : "Invalid row skipped"
-      ).pipe(Effect.annotateLogs({ file, line: error.line, error: describeInvalidRow(file, error) }))
-    }, { discard: true })
-    return Effect.zipRight(logCells, logRows)
+    const logRows = Effect.forEach(rows, (error) =>
+      Effect.logWarning("Invalid row skipped").pipe(
+        Effect.annotateLogs({ file, line: error.line, error: describeInvalidRow(file, error) })
+      ), { discard: true })
+    const logUnlogged = unloggedLine === undefined ? Effect.void : Effect.logWarning(
+      `More than ${maxLoggedInvalidRows} invalid rows; this and further invalid rows are skipped without a log line each, ` +
+        "and the summary counts them"
+    ).pipe(Effect.annotateLogs({ file, line: unloggedLine }))
+    return Effect.zipRight(logCells, Effect.zipRight(logRows, logUnlogged))
   }
 
   /** Returns the incomplete messages left at the end of the file, one per sensor. */
@@ -648,7 +671,8 @@ export const replayCsv = Effect.fn("Replay.replayCsv")(function*(
       file: options.file,
       line: stop.error.line,
       detail: describeInvalidRow(options.file, stop.error),
-      rowsSent: stop.rowsBefore,
+      rowsSent: stop.rowsBefore - builder.invalidRows,
+      rowsSkipped: builder.invalidRows,
       readingsSent: builder.readings,
       messagesSent,
       skippable: stop.error !== syntaxError
