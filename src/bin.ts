@@ -89,10 +89,10 @@ const userErrorClasses = [
 ]
 
 /**
- * Whether `error` comes from the user's options, input files or environment rather than from a
- * defect: an invalid option, an invalid CSV row, a data directory locked by another process, or
- * a port in use, the local broker's among them. Other failures keep Effect's report with its
- * stack trace.
+ * Tells whether `error` comes from the user's options, input files or environment rather than
+ * from a defect. Such errors are an invalid option, an invalid CSV row, a data directory locked by
+ * another process, and a port in use, the local broker's included. Other failures keep Effect's
+ * report with its stack trace.
  */
 const isUserError = (error: unknown): error is Error => {
   if (userErrorClasses.some((errorClass) => error instanceof errorClass)) return true

@@ -15,8 +15,8 @@ const sgrSequence = /\u001b\[[0-9;]*m/g
 const stripColours = (value: unknown): unknown => (typeof value === "string" ? value.replace(sgrSequence, "") : value)
 
 /**
- * Whether output to a stream may be coloured: `NO_COLOR` unset or empty (https://no-color.org)
- * and the stream a terminal.
+ * Tells whether output to `stream` may be coloured. It may when `NO_COLOR` is unset or empty
+ * (https://no-color.org) and the stream is a terminal.
  */
 const coloursOn = (stream: { readonly isTTY?: boolean }): boolean => {
   const noColor = process.env["NO_COLOR"]

@@ -110,9 +110,9 @@ export const runAggregate = (request: AggregateParams, maxBuckets: number) =>
 
     // Only an open range can contain more buckets than the maximum, because a closed one was
     // rejected above. Its buckets before the first and after the last reading would be empty, so
-    // the range first shrinks to the readings. If it is still too long, it keeps the most recent
-    // buckets when `from` is open, as a dashboard of the latest data expects, or the first ones
-    // when only `to` is open, and the client continues from the response's `to`.
+    // the range first shrinks to the readings. If it is still too long and `from` is open, it
+    // keeps the most recent buckets, as a dashboard of the latest data expects. If only `to` is
+    // open, it keeps the first buckets, and the client continues from the response's `to`.
     let truncated = false
     if (readings !== undefined && countBuckets(bucket, zone, from, to) > maximum) {
       from = Math.max(from, readings.first)

@@ -45,7 +45,7 @@ export class MetricDirectory extends Effect.Service<MetricDirectory>()("sensor-l
         const unknown = [...new Set(names.filter((name) => !metricIds.has(name)))]
         return yield* new MetricNotFound({
           metrics: unknown,
-          message: `no metric named ${unknown.map((name) => JSON.stringify(name)).join(", ")}: no reading has had it; ` +
+          message: `no metric named ${unknown.map((name) => JSON.stringify(name)).join(", ")}: no reading has carried that name; ` +
             "GET /v1/sensor-summaries lists the metrics of each sensor"
         })
       })

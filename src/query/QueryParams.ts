@@ -165,8 +165,8 @@ const SensorIdList = Schema.declare(
 /**
  * `sensor_id`: one id or several, comma-separated or repeated, decoded in one pass. Decoding it
  * through `commaSeparated(SensorIdText)` took 14 % of the query service's busy CPU time in a
- * profile of requests for 1,000 sensors. An invalid element fails with its index in the issue's
- * path (`["sensor_id", 2]`).
+ * profile of requests for 1,000 sensors. An invalid element fails with an issue whose path ends
+ * in its index, such as `["sensor_id", 2]` for the third id.
  */
 export const SensorIdsParam = Schema.transformOrFail(Schema.Union(Schema.String, Schema.Array(Schema.String)), SensorIdList, {
   strict: true,

@@ -103,9 +103,9 @@ export const formatSummary = (summary: ReplaySummary, deadLetterTopic: string): 
 }
 
 /**
- * Whether `argv` has `--error-tag` with an empty value or none. @effect/cli 0.77 reads those the
- * same as no `--error-tag`, which replays every tag, so `--error-tag "$TAG"` with `TAG` unset
- * would replay everything.
+ * Tells whether `argv` has `--error-tag` with an empty value or none. @effect/cli 0.77 reads
+ * those the same as no `--error-tag`, which replays every tag, so `--error-tag "$TAG"` with `TAG`
+ * unset would replay everything.
  */
 export const hasEmptyErrorTag = (argv: ReadonlyArray<string>): boolean =>
   argv.some((arg, index) => {

@@ -69,7 +69,7 @@ export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedA
   /** The row's error, starting with the file and line. */
   detail: Schema.String,
   /**
-   * Data rows before the invalid one that were not skipped as invalid; each was sent, unless it
+   * Data rows before the invalid one that were not skipped as invalid. Each was sent, unless it
    * had no metric value.
    */
   rowsSent: Schema.Number,
@@ -77,7 +77,7 @@ export class ReplayStoppedAtInvalidRow extends Schema.TaggedError<ReplayStoppedA
   rowsSkipped: Schema.Number,
   readingsSent: Schema.Number,
   messagesSent: Schema.Number,
-  /** Whether `skipInvalid` could have skipped the row; a CSV syntax error cannot be skipped. */
+  /** Whether `skipInvalid` could have skipped the row. A CSV syntax error cannot be skipped. */
   skippable: Schema.Boolean
 }) {
   override get message(): string {
